@@ -1,0 +1,100 @@
+"""Settings of the demo project, read from the environment (and an optional .env file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env")  # optional; real environment variables win
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-insecure-key-change-me")
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "keycloak_jwt_auth",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "demo_project.urls"
+WSGI_APPLICATION = "demo_project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+
+# Tokens live in this cache: locmem for one process, Redis to share them across workers/hosts.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # A Redis that hangs must not hang requests: fail fast, the app falls back to memory.
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        {"socket_connect_timeout": 1, "socket_timeout": 1}
+    )
+
+KEYCLOAK_JWT_AUTH = {
+    "SERVER_URL": env.str("KEYCLOAK_SERVER_URL", default="http://127.0.0.1:8080"),
+    "REALM": env.str("KEYCLOAK_REALM", default="demo"),
+    "CLIENT_ID": env.str("KEYCLOAK_CLIENT_ID", default="django-service"),
+    "CLIENT_SECRET": env.str("KEYCLOAK_CLIENT_SECRET", default=None),
+    "ALGORITHM": env.str("KEYCLOAK_JWT_ALGORITHM", default="HS256"),
+    "TOKEN_ENDPOINT": env.str("KEYCLOAK_TOKEN_ENDPOINT", default=None),
+}
+
+# The demo views list the realm's users; without this they are for staff users only.
+KEYCLOAK_JWT_AUTH_DEMO_ALLOW_ANONYMOUS = env.bool("KEYCLOAK_DEMO_ALLOW_ANONYMOUS", default=DEBUG)
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "keycloak_jwt_auth": {
+            "handlers": ["console"],
+            "level": env.str("KEYCLOAK_JWT_AUTH_LOG_LEVEL", default="INFO"),
+        },
+    },
+}

@@ -1,0 +1,57 @@
+"""Keycloak service-account tokens for Django, with ``client_secret_jwt`` client authentication.
+
+The secret signs a short-lived assertion and never leaves the process; the token is shared
+through Django's cache so a whole deployment fetches one per lifetime.
+"""
+
+from __future__ import annotations
+
+from .admin import KeycloakAdmin
+from .auth import ServiceAccountAuth
+from .exceptions import (
+    AdminAPIError,
+    AdminAuthenticationError,
+    AdminForbiddenError,
+    AdminNotFoundError,
+    AdminUnavailableError,
+    ConfigurationError,
+    InvalidClientError,
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    InvalidTokenResponseError,
+    KeycloakJWTAuthError,
+    KeycloakUnavailableError,
+    OAuthError,
+    TokenEndpointError,
+    TokenEndpointUnavailableError,
+    UnauthorizedClientError,
+)
+from .manager import TokenManager, get_access_token, get_token_manager
+from .tokens import AccessToken
+
+__all__ = [
+    "AccessToken",
+    "AdminAPIError",
+    "AdminAuthenticationError",
+    "AdminForbiddenError",
+    "AdminNotFoundError",
+    "AdminUnavailableError",
+    "ConfigurationError",
+    "InvalidClientError",
+    "InvalidGrantError",
+    "InvalidRequestError",
+    "InvalidScopeError",
+    "InvalidTokenResponseError",
+    "KeycloakAdmin",
+    "KeycloakJWTAuthError",
+    "KeycloakUnavailableError",
+    "OAuthError",
+    "ServiceAccountAuth",
+    "TokenEndpointError",
+    "TokenEndpointUnavailableError",
+    "TokenManager",
+    "UnauthorizedClientError",
+    "get_access_token",
+    "get_token_manager",
+]

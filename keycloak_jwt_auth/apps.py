@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class KeycloakJWTAuthConfig(AppConfig):
+    name = "keycloak_jwt_auth"
+    verbose_name = "Keycloak client_secret_jwt service accounts"
+
+    def ready(self) -> None:
+        from . import checks
+
+        checks.register_all()

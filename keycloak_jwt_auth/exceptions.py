@@ -1,0 +1,129 @@
+"""One exception tree, rooted at ``KeycloakJWTAuthError``. No message holds a secret or token."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+class KeycloakJWTAuthError(Exception):
+    """Root of every error this app raises."""
+
+
+class ConfigurationError(KeycloakJWTAuthError, ImproperlyConfigured):
+    """The ``KEYCLOAK_JWT_AUTH`` setting cannot work as it is."""
+
+
+class KeycloakUnavailableError(KeycloakJWTAuthError):
+    """Keycloak could not be reached, timed out, or answered with a server error."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# --- token endpoint ------------------------------------------------------------------------
+
+
+class TokenEndpointError(KeycloakJWTAuthError):
+    """The token endpoint refused to issue a token, or answered something unusable."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class InvalidTokenResponseError(TokenEndpointError):
+    """The answer was not a token response: an HTML proxy page, an empty body, bad JSON..."""
+
+    def __init__(self, message: str, *, status: int, content_type: str) -> None:
+        super().__init__(message, status=status)
+        self.content_type = content_type
+
+
+class OAuthError(TokenEndpointError):
+    """Keycloak answered with an OAuth error (``error`` and ``error_description``)."""
+
+    errors: ClassVar[dict[str, type[OAuthError]]] = {}
+    error_code: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.error_code:
+            OAuthError.errors[cls.error_code] = cls
+
+    def __init__(self, error: str, error_description: str | None, *, status: int) -> None:
+        detail = f": {error_description}" if error_description else ""
+        super().__init__(f"{error}{detail} (HTTP {status})", status=status)
+        self.error = error
+        self.error_description = error_description
+
+    @classmethod
+    def from_response(cls, error: str, error_description: str | None, *, status: int) -> OAuthError:
+        """The subclass matching ``error``, or ``OAuthError`` itself for unknown codes."""
+        return cls.errors.get(error, cls)(error, error_description, status=status)
+
+
+class InvalidClientError(OAuthError):
+    """Wrong client id, secret, algorithm, or a replayed/expired assertion."""
+
+    error_code = "invalid_client"
+
+
+class UnauthorizedClientError(OAuthError):
+    """The client may not use this grant (e.g. service accounts are disabled)."""
+
+    error_code = "unauthorized_client"
+
+
+class InvalidRequestError(OAuthError):
+    error_code = "invalid_request"
+
+
+class InvalidScopeError(OAuthError):
+    error_code = "invalid_scope"
+
+
+class InvalidGrantError(OAuthError):
+    error_code = "invalid_grant"
+
+
+class TokenEndpointUnavailableError(KeycloakUnavailableError, TokenEndpointError):
+    """The token endpoint could not be reached or kept failing with 5xx after the retries."""
+
+
+# --- Admin REST API ------------------------------------------------------------------------
+
+
+class AdminAPIError(KeycloakJWTAuthError):
+    """An Admin REST API call failed; carries the HTTP status, method, path and Keycloak's body."""
+
+    def __init__(
+        self, message: str, *, status: int | None, method: str, path: str, body: Any = None
+    ) -> None:
+        super().__init__(f"{method} {path}: {message}")
+        self.status = status
+        self.method = method
+        self.path = path
+        self.body = body
+
+
+class AdminAuthenticationError(AdminAPIError):
+    """401 even after renewing the token once."""
+
+
+class AdminForbiddenError(AdminAPIError):
+    """403: the service account lacks a ``realm-management`` role (named in ``required_role``)."""
+
+    def __init__(self, message: str, *, required_role: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.required_role = required_role
+
+
+class AdminNotFoundError(AdminAPIError):
+    """404: no such user, group, role... (or no such realm)."""
+
+
+class AdminUnavailableError(AdminAPIError, KeycloakUnavailableError):
+    """The Admin API could not be reached, timed out, or answered 5xx."""

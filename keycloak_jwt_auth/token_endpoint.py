@@ -1,0 +1,153 @@
+"""The token request: a fresh assertion posted to Keycloak's token endpoint, errors mapped.
+
+Only the assertion travels; the form never carries ``client_secret``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any, TypeGuard
+
+import requests
+
+from .assertion import ASSERTION_TYPE, build_client_assertion
+from .conf import ClientConfig
+from .exceptions import (
+    InvalidTokenResponseError,
+    KeycloakUnavailableError,
+    OAuthError,
+    TokenEndpointUnavailableError,
+)
+from .tokens import AccessToken
+
+logger = logging.getLogger(__name__)
+
+BACKOFF_BASE = 0.25  # seconds; attempt n waits a random time up to BACKOFF_BASE * 2**n
+BACKOFF_CAP = 4.0
+
+
+def token_request_form(config: ClientConfig, assertion: str) -> dict[str, str]:
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": config.client_id,
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": assertion,
+    }
+    if config.scope:
+        form["scope"] = config.scope
+    return form
+
+
+def request_token(config: ClientConfig, *, session: requests.Session) -> AccessToken:
+    """Fetch a token. Connection failures, timeouts and 5xx are retried, each try with a new
+    assertion; OAuth errors (4xx) are not."""
+    for attempt in range(config.retries + 1):
+        try:
+            return post_assertion(config, build_client_assertion(config), session=session)
+        except KeycloakUnavailableError as exc:
+            if attempt == config.retries:
+                raise
+            delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))
+            logger.warning(
+                "Token request for client %s failed (%s); retry %d of %d in %.2fs",
+                config.client_id,
+                exc,
+                attempt + 1,
+                config.retries,
+                delay,
+            )
+            time.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def post_assertion(
+    config: ClientConfig, assertion: str, *, session: requests.Session
+) -> AccessToken:
+    """One POST of ``assertion``, no retry. Tests use it to replay an assertion on purpose."""
+    url = config.token_endpoint
+    started = time.time()
+    try:
+        response = session.post(
+            url,
+            data=token_request_form(config, assertion),
+            headers={"Accept": "application/json"},
+            timeout=config.timeout,
+            verify=config.verify,
+        )
+    except requests.Timeout as exc:
+        raise TokenEndpointUnavailableError(f"Token endpoint {url} timed out") from exc
+    except requests.RequestException as exc:
+        raise TokenEndpointUnavailableError(
+            f"Cannot reach the token endpoint {url}: {network_cause(exc)}"
+        ) from exc
+    return parse_token_response(response, started=started)
+
+
+def parse_token_response(response: requests.Response, *, started: float) -> AccessToken:
+    status = response.status_code
+    content_type = response.headers.get("Content-Type", "")
+    data = _json_object(response)
+    if data is not None and "error" in data and status < 500:
+        raise OAuthError.from_response(
+            str(data["error"]), _optional_str(data.get("error_description")), status=status
+        )
+    if status >= 500:
+        error = f" ({data['error']})" if data and "error" in data else ""
+        raise TokenEndpointUnavailableError(
+            f"Token endpoint {response.url} answered HTTP {status}{error}", status=status
+        )
+    if data is None or status != 200:
+        raise InvalidTokenResponseError(
+            f"Token endpoint {response.url} answered HTTP {status} with "
+            f"{content_type or 'no content type'} instead of a JSON token response",
+            status=status,
+            content_type=content_type,
+        )
+    value, expires_in = data.get("access_token"), data.get("expires_in")
+    if not isinstance(value, str) or not value or not _is_seconds(expires_in):
+        raise InvalidTokenResponseError(
+            f"Token endpoint {response.url} answered JSON without a usable access_token "
+            "and expires_in",
+            status=status,
+            content_type=content_type,
+        )
+    token_type = str(data.get("token_type") or "Bearer")
+    return AccessToken(
+        value=value,
+        # Counted from when the request started, so network time can only shorten our use.
+        expires_at=started + expires_in,
+        token_type="Bearer" if token_type.lower() == "bearer" else token_type,
+        scope=_optional_str(data.get("scope")),
+        issued_at=started,
+    )
+
+
+def network_cause(exc: BaseException) -> str:
+    """The innermost readable reason of a requests/urllib3 error, e.g. 'Connection refused'."""
+    reason: Any = exc
+    while True:
+        inner = getattr(reason, "reason", None) or (reason.args[0] if reason.args else None)
+        if not isinstance(inner, BaseException) or inner is reason:
+            break
+        reason = inner
+    text = str(reason)
+    # urllib3 prefixes '<urllib3.connection.HTTPConnection object at 0x...>: '.
+    return text.split(">: ", 1)[-1] if text.startswith("<") else text
+
+
+def _json_object(response: requests.Response) -> dict[str, Any] | None:
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _is_seconds(value: Any) -> TypeGuard[float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0

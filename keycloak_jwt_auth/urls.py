@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "keycloak_jwt_auth"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("api/users/", views.api_users, name="api-users"),
+    path("api/token/", views.api_token, name="api-token"),
+]

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import responses
+from django.core.cache import caches
+from django.core.management import CommandError, call_command
+
+from keycloak_jwt_auth import conf
+
+TOKEN_URL = "https://keycloak.test/realms/demo/protocol/openid-connect/token"
+ADMIN_URL = "https://keycloak.test/admin/realms/demo"
+
+
+def reset_app_state() -> None:
+    """What a settings change does: forget configs and managers."""
+    for callback in conf._reset_callbacks:
+        callback()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state() -> Iterator[None]:
+    reset_app_state()
+    for cache in caches.all():
+        cache.clear()
+    yield
+    reset_app_state()
+
+
+@pytest.fixture(autouse=True)
+def _no_backoff_sleep(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """Retries back off for a random time; unit tests need not wait for it."""
+    if "keycloak" not in request.keywords and "redis" not in request.keywords:
+        monkeypatch.setattr("keycloak_jwt_auth.token_endpoint.random.uniform", lambda a, b: 0.0)
+
+
+@pytest.fixture
+def mocked() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+def token_body(value: str = "token-1", expires_in: int = 300, **extra: Any) -> dict[str, Any]:
+    return {
+        "access_token": value,
+        "expires_in": expires_in,
+        "token_type": "Bearer",
+        "scope": "profile email",
+        **extra,
+    }
+
+
+@pytest.fixture
+def token_endpoint(mocked: responses.RequestsMock) -> Callable[..., Any]:
+    """Register answers for the token endpoint, in order; returns the responses mock."""
+
+    def add(*bodies: dict[str, Any], status: int = 200) -> responses.RequestsMock:
+        for body in bodies or (token_body(),):
+            mocked.post(TOKEN_URL, json=body, status=status)
+        return mocked
+
+    return add
+
+
+def token_calls(mocked: responses.RequestsMock) -> list[Any]:
+    return [call for call in mocked.calls if call.request.url == TOKEN_URL]
+
+
+def run_command(*args: str) -> tuple[str, str, int]:
+    """``call_command`` as a shell would see it: (stdout, stderr, exit code)."""
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command(*args, stdout=out, stderr=err)
+    except CommandError as exc:
+        err.write(f"CommandError: {exc}\n")
+        return out.getvalue(), err.getvalue(), exc.returncode
+    return out.getvalue(), err.getvalue(), 0

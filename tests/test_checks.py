@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.checks import run_checks
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+BASE = settings.KEYCLOAK_JWT_AUTH
+SHARED = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:6399/0",
+    }
+}
+
+
+def ids(*, deploy: bool = False, **overrides: Any) -> list[str]:
+    overrides.setdefault("CACHES", SHARED)
+    with override_settings(**overrides):
+        messages = run_checks(include_deployment_checks=deploy, tags=["keycloak_jwt_auth"])
+    return sorted(m.id for m in messages)
+
+
+def test_a_good_configuration_is_clean() -> None:
+    assert ids() == []
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"SERVER_URL": ""}, "E002"),
+        ({"REALM": None}, "E003"),
+        ({"CLIENT_ID": ""}, "E004"),
+        ({"CLIENT_SECRET": ""}, "E005"),
+        ({"ALGORITHM": "RS256"}, "E006"),
+        ({"SERVER_URL": "keycloak.test"}, "E007"),
+        ({"SERVER_URL": "https://kc.test/realms/demo"}, "E007"),
+        ({"TOKEN_ENDPOINT": "ftp://kc.test/token"}, "E007"),
+        ({"CACHE_ALIAS": "nope"}, "E008"),
+        ({"ASSERTION_LIFETIME": 0}, "E009"),
+        ({"TIMEOUT": (1, 2, 3)}, "E009"),
+        ({"REFRESH_MARGIN": "soon"}, "E009"),
+        ({"CLIENT_SECRET": "short"}, "W001"),
+        ({"ALGORITHM": "HS512", "CLIENT_SECRET": "s" * 48}, "W001"),
+        ({"SERVER_URLS": "typo"}, "W004"),
+    ],
+)
+def test_each_problem_has_its_id(change: dict[str, Any], expected: str) -> None:
+    assert ids(KEYCLOAK_JWT_AUTH={**BASE, **change}) == [f"keycloak_jwt_auth.{expected}"]
+
+
+def test_missing_setting_reports_every_required_key() -> None:
+    assert ids(KEYCLOAK_JWT_AUTH=None) == [f"keycloak_jwt_auth.E00{n}" for n in (2, 3, 4, 5)]
+
+
+def test_wrong_shape() -> None:
+    assert ids(KEYCLOAK_JWT_AUTH=["a"]) == ["keycloak_jwt_auth.E001"]
+    assert ids(KEYCLOAK_JWT_AUTH={**BASE, "CLIENTS": {"x": "y"}}) == ["keycloak_jwt_auth.E001"]
+
+
+def test_named_clients_are_checked_too() -> None:
+    clients = {"reports": {"CLIENT_ID": "", "ALGORITHM": "HS999"}}
+    with override_settings(KEYCLOAK_JWT_AUTH={**BASE, "CLIENTS": clients}, CACHES=SHARED):
+        messages = run_checks(tags=["keycloak_jwt_auth"])
+    assert sorted(m.id for m in messages) == ["keycloak_jwt_auth.E004", "keycloak_jwt_auth.E006"]
+    assert all("['CLIENTS']['reports']" in m.msg for m in messages)
+
+
+def test_per_process_and_dummy_caches_warn() -> None:
+    locmem = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    dummy = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
+    assert ids(CACHES=locmem) == ["keycloak_jwt_auth.W002"]
+    assert ids(CACHES=dummy) == ["keycloak_jwt_auth.W003"]
+
+
+def test_deploy_checks() -> None:
+    plain = {**BASE, "SERVER_URL": "http://keycloak.test"}
+    assert ids(deploy=True, KEYCLOAK_JWT_AUTH=plain) == ["keycloak_jwt_auth.W101"]
+    no_tls = {**BASE, "VERIFY": False}
+    assert ids(deploy=True, KEYCLOAK_JWT_AUTH=no_tls) == ["keycloak_jwt_auth.W102"]
+    assert ids(deploy=True, KEYCLOAK_JWT_AUTH_DEMO_ALLOW_ANONYMOUS=True) == [
+        "keycloak_jwt_auth.W103"
+    ]
+    assert ids(deploy=True, DEBUG=True, KEYCLOAK_JWT_AUTH_DEMO_ALLOW_ANONYMOUS=True) == []
+    assert ids(deploy=False, KEYCLOAK_JWT_AUTH=plain) == []
+
+
+def test_messages_never_show_the_secret() -> None:
+    with override_settings(
+        KEYCLOAK_JWT_AUTH={**BASE, "CLIENT_SECRET": "short-secret-xyz"}, CACHES=SHARED
+    ):
+        text = " ".join(f"{m.msg} {m.hint}" for m in run_checks(include_deployment_checks=True))
+    assert "short-secret-xyz" not in text
+
+
+def test_registered_and_reported_by_the_check_command() -> None:
+    broken = {**BASE, "CLIENT_SECRET": "", "ALGORITHM": "none"}
+    with override_settings(KEYCLOAK_JWT_AUTH=broken), pytest.raises(SystemCheckError) as info:
+        call_command("check")
+    text = str(info.value)
+    assert "keycloak_jwt_auth.E005" in text and "keycloak_jwt_auth.E006" in text
+    assert "HINT: Set it to the client's secret" in text
+
+
+def test_check_ids_are_unique_per_message() -> None:
+    source = (Path(__file__).parents[1] / "keycloak_jwt_auth" / "checks.py").read_text()
+    found = re.findall(r'"(E\d{3})"|TAG\}\.([EW]\d{3})', source)
+    codes = [a or b for a, b in found]
+    assert len(codes) == len(set(codes)), codes

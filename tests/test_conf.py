@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+
+from keycloak_jwt_auth.conf import get_client_config
+from keycloak_jwt_auth.exceptions import ConfigurationError, KeycloakJWTAuthError
+
+BASE = settings.KEYCLOAK_JWT_AUTH
+
+
+def test_defaults_and_derived_urls() -> None:
+    config = get_client_config()
+    assert config.name == "default"
+    assert config.algorithm == "HS256"
+    assert config.audience == "https://keycloak.test/realms/demo"
+    assert config.issuer == "https://keycloak.test/realms/demo"
+    assert (
+        config.token_endpoint == "https://keycloak.test/realms/demo/protocol/openid-connect/token"
+    )
+    assert config.admin_url == "https://keycloak.test/admin/realms/demo"
+    assert config.assertion_lifetime == 60
+    assert config.cache_alias == "default"
+    assert config.verify is True
+    assert config.timeout == (5.0, 10.0)
+    assert config.scope is None
+
+
+def test_trailing_slash_on_server_url_is_ignored() -> None:
+    with override_settings(KEYCLOAK_JWT_AUTH={**BASE, "SERVER_URL": "https://kc.test/auth/"}):
+        assert get_client_config().issuer == "https://kc.test/auth/realms/demo"
+
+
+def test_named_client_overrides_top_level_keys() -> None:
+    clients = {"reports": {"CLIENT_ID": "reports", "ALGORITHM": "HS512", "REALM": "other"}}
+    with override_settings(KEYCLOAK_JWT_AUTH={**BASE, "CLIENTS": clients}):
+        reports = get_client_config("reports")
+        assert (reports.client_id, reports.algorithm, reports.realm) == (
+            "reports",
+            "HS512",
+            "other",
+        )
+        assert reports.server_url == "https://keycloak.test"  # inherited
+        assert reports.token_endpoint.startswith("https://keycloak.test/realms/other/")
+        assert get_client_config().client_id == "django-service"  # default untouched
+
+
+def test_overrides_for_endpoint_audience_scope_and_timeout() -> None:
+    custom = {
+        **BASE,
+        "TOKEN_ENDPOINT": "https://proxy.test/token",
+        "AUDIENCE": "https://keycloak.test/realms/demo/protocol/openid-connect/token",
+        "SCOPE": "email",
+        "TIMEOUT": 0.5,
+    }
+    with override_settings(KEYCLOAK_JWT_AUTH=custom):
+        config = get_client_config()
+    assert config.token_endpoint == "https://proxy.test/token"
+    assert config.audience.endswith("/token")
+    assert config.scope == "email"
+    assert config.timeout == 0.5
+
+
+def test_timeout_none_means_default_but_zero_is_an_error() -> None:
+    with override_settings(KEYCLOAK_JWT_AUTH={**BASE, "TIMEOUT": None}):
+        assert get_client_config().timeout == (5.0, 10.0)
+    with (
+        override_settings(KEYCLOAK_JWT_AUTH={**BASE, "TIMEOUT": 0}),
+        pytest.raises(ConfigurationError, match="TIMEOUT"),
+    ):
+        get_client_config()
+
+
+def test_settings_change_is_picked_up() -> None:
+    assert get_client_config().client_id == "django-service"
+    with override_settings(KEYCLOAK_JWT_AUTH={**BASE, "CLIENT_ID": "changed"}):
+        assert get_client_config().client_id == "changed"
+    assert get_client_config().client_id == "django-service"
+
+
+def test_user_dict_is_not_mutated() -> None:
+    user = {**BASE, "CLIENTS": {"x": {"CLIENT_ID": "x"}}}
+    snapshot = repr(user)
+    with override_settings(KEYCLOAK_JWT_AUTH=user):
+        get_client_config("x")
+        get_client_config()
+    assert repr(user) == snapshot
+
+
+def test_unknown_client_names_the_configured_ones() -> None:
+    with pytest.raises(ConfigurationError, match="'nope'.*configured: default"):
+        get_client_config("nope")
+
+
+def test_missing_settings_raise_configuration_error() -> None:
+    with (
+        override_settings(KEYCLOAK_JWT_AUTH={"SERVER_URL": "https://kc.test"}),
+        pytest.raises(ConfigurationError) as info,
+    ):
+        get_client_config()
+    assert "REALM, CLIENT_ID, CLIENT_SECRET" in str(info.value)
+    assert isinstance(info.value, KeycloakJWTAuthError)
+
+
+def test_unknown_algorithm_raises() -> None:
+    with (
+        override_settings(KEYCLOAK_JWT_AUTH={**BASE, "ALGORITHM": "RS256"}),
+        pytest.raises(ConfigurationError, match="HS256, HS384, HS512"),
+    ):
+        get_client_config()
+
+
+def test_repr_masks_the_secret() -> None:
+    config = get_client_config()
+    assert settings.TEST_SECRET not in repr(config)
+    assert settings.TEST_SECRET not in str(config)
+    assert "********" in repr(config)

@@ -1,0 +1,368 @@
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import responses
+from django.conf import settings
+from django.core.cache import cache, caches
+from django.test import override_settings
+
+from keycloak_jwt_auth import get_access_token, get_token_manager
+from keycloak_jwt_auth.exceptions import InvalidClientError, TokenEndpointUnavailableError
+from keycloak_jwt_auth.manager import TokenManager, refresh_at, token_cache_key
+from keycloak_jwt_auth.tokens import AccessToken
+
+from . import caches as test_caches
+from .conftest import TOKEN_URL, token_body, token_calls
+
+BASE = settings.KEYCLOAK_JWT_AUTH
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(time, "time", fake)
+    return fake
+
+
+def other_process() -> TokenManager:
+    """A manager with its own memo, sharing the cache: what another worker process has."""
+    return TokenManager(get_token_manager().config)
+
+
+def wait_for_renewal() -> None:
+    for thread in threading.enumerate():
+        if thread.name.startswith("keycloak-token-renewal"):
+            thread.join(5)
+
+
+def test_second_call_is_served_without_http(token_endpoint: Any) -> None:
+    mocked = token_endpoint(token_body("first"), token_body("second"))
+    assert get_access_token() == "first"
+    assert get_access_token() == "first"
+    assert len(token_calls(mocked)) == 1
+
+
+def test_shared_cache_serves_another_process(token_endpoint: Any) -> None:
+    mocked = token_endpoint(token_body("shared"), token_body("unwanted"))
+    get_access_token()
+    assert other_process().get_token().value == "shared"
+    assert len(token_calls(mocked)) == 1
+
+
+def test_cached_value_is_json_with_explicit_timeout(token_endpoint: Any) -> None:
+    token_endpoint(token_body("v", expires_in=300))
+    test_caches.calls.clear()
+    recording = {"default": {"BACKEND": "tests.caches.RecordingCache"}}
+    with override_settings(CACHES=recording):
+        get_access_token()
+        key = token_cache_key(get_token_manager().config)
+        stored = caches["default"].get(key)
+    assert isinstance(stored, str)
+    assert json.loads(stored)["value"] == "v"
+    sets = [c for c in test_caches.calls if c[0] == "set"]
+    assert sets == [("set", key, sets[0][2])]
+    assert 298 <= sets[0][2] <= 300
+    adds = [c for c in test_caches.calls if c[0] == "add"]
+    assert adds and all(isinstance(timeout, int) and timeout > 0 for _, _, timeout in adds)
+
+
+def test_cache_key_is_namespaced() -> None:
+    config = get_token_manager().config
+    keys = {token_cache_key(config)}
+    variants = [
+        {"SERVER_URL": "https://other.test"},
+        {"REALM": "r2"},
+        {"CLIENT_ID": "c2"},
+        {"SCOPE": "email"},
+        {"ALGORITHM": "HS512", "CLIENT_SECRET": "k" * 64},
+    ]
+    for change in variants:
+        with override_settings(KEYCLOAK_JWT_AUTH={**BASE, **change}):
+            keys.add(token_cache_key(get_token_manager().config))
+    assert len(keys) == 1 + len(variants)
+    assert all(k.startswith("keycloak_jwt_auth:") and len(k) < 250 for k in keys)
+
+
+def test_renewal_starts_inside_the_margin(token_endpoint: Any, clock: Clock) -> None:
+    mocked = token_endpoint(token_body("old", expires_in=300), token_body("new", expires_in=300))
+    assert get_access_token() == "old"
+    clock.now += 265  # 35 s left: outside the 30 s margin
+    assert get_access_token() == "old"
+    assert len(token_calls(mocked)) == 1
+    clock.now += 10  # 25 s left: renew, but keep serving the valid token meanwhile
+    assert get_access_token() == "old"
+    wait_for_renewal()
+    assert len(token_calls(mocked)) == 2
+    clock.now += 1
+    assert get_access_token() == "new"
+
+
+def test_short_lived_token_is_not_renewed_on_every_call(token_endpoint: Any, clock: Clock) -> None:
+    mocked = token_endpoint(token_body("short", expires_in=9), token_body("next", expires_in=9))
+    get_access_token()
+    clock.now += 5.5  # the 30 s margin is capped at a third of 9 s: renewal only from 6 s on
+    for _ in range(100):
+        assert get_access_token() == "short"
+    assert len(token_calls(mocked)) == 1
+    assert refresh_at(get_token_manager().peek(), 30) == pytest.approx(clock.now - 5.5 + 6, abs=0.1)
+
+
+def test_expired_token_is_replaced(token_endpoint: Any, clock: Clock) -> None:
+    mocked = token_endpoint(token_body("old", expires_in=60), token_body("new", expires_in=60))
+    get_access_token()
+    clock.now += 61
+    assert get_access_token() == "new"
+    assert len(token_calls(mocked)) == 2
+
+
+def test_expired_shared_entry_is_not_used(token_endpoint: Any) -> None:
+    mocked = token_endpoint(token_body("fresh"))
+    stale = AccessToken(value="stale", expires_at=time.time() - 1, issued_at=time.time() - 301)
+    cache.set(token_cache_key(get_token_manager().config), stale.to_json(), 60)
+    assert get_access_token() == "fresh"
+    assert len(token_calls(mocked)) == 1
+
+
+def test_unreadable_shared_entry_is_ignored(token_endpoint: Any) -> None:
+    token_endpoint(token_body("fresh"))
+    cache.set(token_cache_key(get_token_manager().config), "{broken", 60)
+    assert get_access_token() == "fresh"
+
+
+def test_invalidate_drops_memo_and_shared_copy(token_endpoint: Any) -> None:
+    mocked = token_endpoint(token_body("one"), token_body("two"))
+    get_access_token()
+    get_token_manager().invalidate()
+    assert cache.get(token_cache_key(get_token_manager().config)) is None
+    assert get_access_token() == "two"
+    assert len(token_calls(mocked)) == 2
+
+
+def test_invalidate_of_a_stale_value_keeps_a_newer_shared_token(token_endpoint: Any) -> None:
+    mocked = token_endpoint(token_body("old"), token_body("newer"))
+    stale_worker = other_process()
+    assert stale_worker.get_token().value == "old"
+    assert get_access_token(force_refresh=True) == "newer"
+    stale_worker.invalidate("old")  # its 401 must not throw away the newer token
+    assert stale_worker.get_token().value == "newer"
+    assert len(token_calls(mocked)) == 2
+
+
+def test_force_refresh_fetches_and_stores(token_endpoint: Any) -> None:
+    mocked = token_endpoint(token_body("a"), token_body("b"))
+    get_access_token()
+    assert get_access_token(force_refresh=True) == "b"
+    assert other_process().get_token().value == "b"
+    assert len(token_calls(mocked)) == 2
+
+
+def test_32_threads_on_a_cold_cache_make_one_request(mocked: responses.RequestsMock) -> None:
+    def slow_token(request: Any) -> tuple[int, dict[str, str], str]:
+        time.sleep(0.3)
+        return 200, {}, json.dumps(token_body("once"))
+
+    mocked.add_callback(responses.POST, TOKEN_URL, callback=slow_token)
+    start, results = threading.Barrier(32), []
+
+    def worker() -> None:
+        start.wait()
+        results.append(get_access_token())
+
+    threads = [threading.Thread(target=worker) for _ in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert results == ["once"] * 32
+    assert len(token_calls(mocked)) == 1
+
+
+def test_cold_failure_reaches_every_waiting_thread(mocked: responses.RequestsMock) -> None:
+    def refuse(request: Any) -> tuple[int, dict[str, str], str]:
+        time.sleep(0.2)
+        return 401, {}, json.dumps({"error": "invalid_client", "error_description": "bad"})
+
+    mocked.add_callback(responses.POST, TOKEN_URL, callback=refuse)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            get_access_token()
+        except InvalidClientError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(errors) == 8
+    assert len(token_calls(mocked)) == 1
+    assert caches["default"].get(get_token_manager().lock_key) is None  # released for the next try
+
+
+def test_valid_token_is_served_while_one_renewal_runs(
+    mocked: responses.RequestsMock, clock: Clock
+) -> None:
+    release = threading.Event()
+    mocked.post(TOKEN_URL, json=token_body("old", expires_in=300))
+    get_access_token()
+
+    renewals: list[float] = []
+
+    def blocked_renewal(request: Any) -> tuple[int, dict[str, str], str]:
+        renewals.append(time.monotonic())
+        release.wait(5)
+        return 200, {}, json.dumps(token_body("new", expires_in=300))
+
+    mocked.remove(responses.POST, TOKEN_URL)
+    mocked.add_callback(responses.POST, TOKEN_URL, callback=blocked_renewal)
+    clock.now += 290  # inside the margin
+    served, started = [], time.monotonic()
+    threads = [
+        threading.Thread(target=lambda: served.extend(get_access_token() for _ in range(50)))
+        for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert time.monotonic() - started < 2  # nobody waited for the blocked renewal
+    assert set(served) == {"old"} and len(served) == 400
+    assert len(renewals) == 1  # one renewal in flight, however many callers
+    release.set()
+    wait_for_renewal()
+    clock.now += 1
+    assert get_access_token() == "new"
+    assert len(token_calls(mocked)) == 2
+
+
+def test_inline_renewal_when_background_refresh_is_off(token_endpoint: Any, clock: Clock) -> None:
+    mocked = token_endpoint(token_body("old"), token_body("new"))
+    with override_settings(KEYCLOAK_JWT_AUTH={**BASE, "BACKGROUND_REFRESH": False}):
+        get_access_token()
+        clock.now += 290
+        assert get_access_token() == "old"  # the caller that renewed still gets a valid token
+        assert len(token_calls(mocked)) == 2
+        clock.now += 1
+        assert get_access_token() == "new"
+
+
+def test_failed_renewal_keeps_the_valid_token_and_backs_off(
+    mocked: responses.RequestsMock, clock: Clock
+) -> None:
+    mocked.post(TOKEN_URL, json=token_body("old", expires_in=300))
+    get_access_token()
+    mocked.replace(responses.POST, TOKEN_URL, json={"error": "unknown_error"}, status=503)
+    clock.now += 275
+    for _ in range(20):
+        assert get_access_token() == "old"
+        wait_for_renewal()
+        clock.now += 0.3
+    # One renewal (with its retries), then the lock's timeout (10 s) holds further tries back.
+    assert len(token_calls(mocked)) == 1 + 3
+    clock.now += 10  # the lock has timed out; the token is still valid for 9 s
+    assert get_access_token() == "old"
+    wait_for_renewal()
+    assert len(token_calls(mocked)) == 1 + 6
+
+
+def test_no_token_and_keycloak_down_raises_unavailable(mocked: responses.RequestsMock) -> None:
+    mocked.post(TOKEN_URL, body=responses.ConnectionError("refused"))
+    with pytest.raises(TokenEndpointUnavailableError):
+        get_access_token()
+
+
+def test_loser_of_the_shared_lock_takes_the_winners_token(token_endpoint: Any) -> None:
+    mocked = token_endpoint(token_body("mine"))
+    winner = other_process()
+    winner_token = AccessToken(value="winners", expires_at=time.time() + 300)
+    assert caches["default"].add(winner.lock_key, "another-process", 10)
+
+    def winner_stores() -> None:
+        time.sleep(0.3)
+        caches["default"].set(winner.cache_key, winner_token.to_json(), 300)
+
+    threading.Thread(target=winner_stores).start()
+    assert get_access_token() == "winners"
+    assert len(token_calls(mocked)) == 0
+
+
+def test_dead_lock_holder_is_outwaited(token_endpoint: Any) -> None:
+    mocked = token_endpoint(token_body("mine"))
+    with override_settings(KEYCLOAK_JWT_AUTH={**BASE, "LOCK_TIMEOUT": 1}):
+        manager = get_token_manager()
+        caches["default"].add(manager.lock_key, "killed-process", 1)  # never released
+        started = time.monotonic()
+        assert get_access_token() == "mine"
+    assert 0.5 < time.monotonic() - started < 3
+    assert len(token_calls(mocked)) == 1
+
+
+@pytest.fixture
+def broken_cache() -> Iterator[None]:
+    with override_settings(CACHES={"default": {"BACKEND": "tests.caches.BrokenCache"}}):
+        yield
+
+
+def test_broken_cache_degrades_to_memory_with_one_warning(
+    token_endpoint: Any, broken_cache: None, caplog: pytest.LogCaptureFixture, clock: Clock
+) -> None:
+    mocked = token_endpoint(token_body("still-works"), token_body("renewed"))
+    with caplog.at_level(logging.WARNING, logger="keycloak_jwt_auth"):
+        assert get_access_token() == "still-works"
+        assert get_access_token() == "still-works"
+        clock.now += 290
+        get_access_token()
+        wait_for_renewal()
+        clock.now += 1
+        assert get_access_token() == "renewed"
+    warnings = [r for r in caplog.records if "falls back to in-process caching" in r.getMessage()]
+    assert len(warnings) == 1
+    assert len(token_calls(mocked)) == 2
+
+
+def test_cache_recovery_is_logged(token_endpoint: Any, caplog: pytest.LogCaptureFixture) -> None:
+    token_endpoint(token_body("t"))
+    manager = get_token_manager()
+    with override_settings(CACHES={"default": {"BACKEND": "tests.caches.BrokenCache"}}):
+        manager.peek()
+    with caplog.at_level(logging.WARNING, logger="keycloak_jwt_auth"):
+        manager.peek()
+    assert any("works again" in r.getMessage() for r in caplog.records)
+
+
+def test_logs_never_hold_secret_assertion_or_token(
+    mocked: responses.RequestsMock, caplog: pytest.LogCaptureFixture
+) -> None:
+    mocked.post(TOKEN_URL, json={"error": "x"}, status=503)
+    mocked.post(TOKEN_URL, json=token_body("the-access-token-value"))
+    with caplog.at_level(logging.DEBUG):
+        get_access_token()
+        get_token_manager().invalidate()
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Fetched a token for client django-service" in text
+    assert "retry 1 of 2" in text
+    assert "the-access-token-value" not in text
+    assert settings.TEST_SECRET not in text
+    assert "eyJ" not in text  # no JWT (assertion) of any kind
+
+
+def test_manager_repr_has_no_secret() -> None:
+    assert settings.TEST_SECRET not in repr(get_token_manager())
+    assert "token-1" not in repr(AccessToken(value="token-1", expires_at=0))
