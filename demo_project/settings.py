@@ -36,6 +36,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "demo_project.urls"
+LOGIN_URL = "admin:login"  # staff sign in through the admin to see the demo views
 WSGI_APPLICATION = "demo_project.wsgi.application"
 
 TEMPLATES = [

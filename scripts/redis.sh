@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# A throwaway local Redis for the shared-cache tests and benchmarks (loopback, non-default port).
+#
+#   scripts/redis.sh start|stop|restart|status
+#
+# Environment: REDIS_PORT (6390). Installs Debian's redis-server when missing and run as root.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="$ROOT/.redis"
+PORT="${REDIS_PORT:-6390}"
+PID_FILE="$STATE/redis.pid"
+LOG_FILE="$STATE/redis.log"
+
+say() { printf 'redis.sh: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+ensure_installed() {
+  command -v redis-server >/dev/null && return
+  if [ "$(id -u)" -ne 0 ]; then
+    die "redis-server is missing: install Debian's package (sudo apt-get install redis-server)"
+  fi
+  say "installing redis-server with apt-get (log: $STATE/apt.log)"
+  mkdir -p "$STATE"
+  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; } \
+    >"$STATE/apt.log" 2>&1 || { tail -n 20 "$STATE/apt.log" >&2; die "apt-get could not install redis-server"; }
+}
+
+running_pid() {
+  [ -f "$PID_FILE" ] || return 1
+  local pid; pid="$(cat "$PID_FILE")"
+  kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+ping() { redis-cli -p "$PORT" ping 2>/dev/null | grep -q PONG; }
+
+start() {
+  if pid="$(running_pid)"; then say "already running (pid $pid) on port $PORT"; return 0; fi
+  ensure_installed
+  mkdir -p "$STATE"
+  # No persistence: a restart starts empty, like a cache should.
+  setsid redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$STATE" --daemonize no </dev/null >"$LOG_FILE" 2>&1 &
+  echo $! >"$PID_FILE"
+  for _ in $(seq 1 50); do
+    ping && { say "ready at redis://127.0.0.1:$PORT (pid $(cat "$PID_FILE"))"; return 0; }
+    sleep 0.1
+  done
+  tail -n 20 "$LOG_FILE" >&2 || true
+  die "redis-server did not answer on port $PORT"
+}
+
+stop() {
+  local pid
+  if ! pid="$(running_pid)"; then rm -f "$PID_FILE"; say "not running"; return 0; fi
+  kill -TERM "$pid"
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$PID_FILE"
+  say "stopped (pid $pid)"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  restart) stop; start ;;
+  status) if pid="$(running_pid)"; then echo "running (pid $pid) on port $PORT"; else echo "not running"; exit 3; fi ;;
+  *) echo "usage: $0 start|stop|restart|status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,118 @@
+"""The demo page in Debian's Chromium (driven by Playwright), served by the demo project's own
+``runserver`` against the real Keycloak."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from .conftest import ROOT, realm_secrets
+
+pytestmark = [pytest.mark.keycloak, pytest.mark.browser]
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+SCREENSHOTS = ROOT / "artifacts" / "browser"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def demo_server(keycloak_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "demo_project.settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('demo') / 'db.sqlite3'}",
+        "KEYCLOAK_SERVER_URL": keycloak_server,
+        "KEYCLOAK_CLIENT_ID": "django-service",
+        "KEYCLOAK_CLIENT_SECRET": realm_secrets()["django-service"],
+        "CACHE_URL": "locmemcache://",
+        "DJANGO_DEBUG": "True",
+        "KEYCLOAK_DEMO_ALLOW_ANONYMOUS": "True",
+    }
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    server = subprocess.Popen(
+        [*manage, "runserver", "--noreload", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(100):
+            try:
+                requests.get(url, timeout=5)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_demo_page_in_chromium(demo_server: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            outside: list[str] = []
+            page.on(
+                "request",
+                lambda r: outside.append(r.url) if not r.url.startswith(demo_server) else None,
+            )
+            page.goto(demo_server)
+
+            expect(page.locator("#token-client")).to_contain_text("django-service")
+            expect(page.locator("#users tbody tr")).to_have_count(10)
+            expect(page.locator("#range")).to_have_text("1–10 of 30")
+            page.screenshot(path=str(SCREENSHOTS / "demo-page.png"), full_page=True)
+
+            page.click("#next")
+            expect(page.locator("#range")).to_have_text("11–20 of 30")
+            first_row_page_two = page.locator("#users tbody tr").first.inner_text()
+            page.click("#previous")
+            expect(page.locator("#range")).to_have_text("1–10 of 30")
+            assert page.locator("#users tbody tr").first.inner_text() != first_row_page_two
+
+            page.fill("input[name=search]", "hopper")
+            page.click("button[type=submit]")
+            expect(page.locator("#users tbody tr")).to_have_count(1)
+            expect(page.locator("#users tbody")).to_contain_text("grace.hopper@example.com")
+            expect(page.locator("#range")).to_have_text("1–1 of 1")
+            page.screenshot(path=str(SCREENSHOTS / "demo-search.png"), full_page=True)
+
+            assert "eyJ" not in page.content()  # the token (a JWT) is never on the page
+            assert outside == []  # no external CSS, JS or fonts
+        finally:
+            browser.close()
+    assert Path(SCREENSHOTS / "demo-page.png").stat().st_size > 10_000

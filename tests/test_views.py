@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+import pytest
+import requests
+import responses
+from django.contrib.auth.models import User
+from django.test import Client, override_settings
+
+from .conftest import ADMIN_URL, TOKEN_URL, token_body
+
+ACCESS_TOKEN = jwt.encode(
+    {
+        "azp": "django-service",
+        "iss": "https://keycloak.test/realms/demo",
+        "exp": 4102444800,
+        "scope": "profile email",
+        "sub": "secret-ish-subject",
+    },
+    "k" * 32,
+    algorithm="HS256",
+)
+USERS = [
+    {
+        "id": f"id-{i}",
+        "username": f"user{i}",
+        "email": f"user{i}@example.com",
+        "firstName": "First",
+        "lastName": f"Last{i}",
+        "enabled": True,
+    }
+    for i in range(10)
+]
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def keycloak(token_endpoint: Any) -> responses.RequestsMock:
+    mocked = token_endpoint(token_body(ACCESS_TOKEN))
+    mocked.get(f"{ADMIN_URL}/users", json=USERS)
+    mocked.get(f"{ADMIN_URL}/users/count", json=25)
+    return mocked
+
+
+@pytest.fixture
+def staff(client: Client) -> Client:
+    user = User.objects.create_user("staff", password="pw", is_staff=True)
+    client.force_login(user)
+    return client
+
+
+def test_index_shows_token_status_and_users(
+    keycloak: responses.RequestsMock, staff: Client
+) -> None:
+    response = staff.get("/", {"search": "user", "first": "10", "max": "10"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "django-service" in html and "profile email" in html
+    assert "user9@example.com" in html
+    assert "11–20 of 25" in html
+    assert 'id="previous" href="?search=user&amp;first=0&amp;max=10"' in html
+    assert 'id="next" href="?search=user&amp;first=20&amp;max=10"' in html
+    assert ACCESS_TOKEN not in html
+    assert "<link" not in html and "<script" not in html  # works offline
+    users_call = next(c for c in keycloak.calls if c.request.url.startswith(f"{ADMIN_URL}/users?"))
+    assert "search=user" in users_call.request.url and "first=10" in users_call.request.url
+
+
+def test_last_page_has_no_next(keycloak: responses.RequestsMock, staff: Client) -> None:
+    html = staff.get("/", {"first": "20"}).content.decode()
+    assert 'id="next"' not in html and 'id="previous"' in html
+
+
+def test_api_users(keycloak: responses.RequestsMock, staff: Client) -> None:
+    data = staff.get("/api/users/", {"search": "x", "max": "500", "first": "-3"}).json()
+    assert data["count"] == 25 and data["first"] == 0 and data["max"] == 100
+    assert data["users"][0] == {key: USERS[0][key] for key in data["users"][0]}
+    assert set(data["users"][0]) == {"id", "username", "email", "firstName", "lastName", "enabled"}
+
+
+def test_api_token_never_shows_the_token(keycloak: responses.RequestsMock, staff: Client) -> None:
+    first = staff.get("/api/token/")
+    second = staff.get("/api/token/").json()
+    assert ACCESS_TOKEN not in first.content.decode()
+    data = first.json()
+    assert data["client_id"] == "django-service" and data["from_cache"] is False
+    assert second["from_cache"] is True
+    assert data["claims"] == {
+        "azp": "django-service",
+        "iss": "https://keycloak.test/realms/demo",
+        "exp": 4102444800,
+        "scope": "profile email",
+    }
+    assert 290 <= data["expires_in"] <= 300
+
+
+def test_keycloak_unreachable_is_503(mocked: responses.RequestsMock, staff: Client) -> None:
+    mocked.post(TOKEN_URL, body=requests.ConnectionError("Connection refused"))
+    assert staff.get("/api/users/").status_code == 503
+    response = staff.get("/")
+    assert response.status_code == 503
+    assert "Keycloak is unavailable" in response.content.decode()
+
+
+def test_admin_403_is_502_naming_the_role(token_endpoint: Any, staff: Client) -> None:
+    mocked = token_endpoint(token_body(ACCESS_TOKEN))
+    mocked.get(f"{ADMIN_URL}/users", json={"error": "HTTP 403 Forbidden"}, status=403)
+    response = staff.get("/api/users/")
+    assert response.status_code == 502
+    assert "realm-management role 'view-users'" in response.json()["error"]
+    assert "view-users" in staff.get("/").content.decode()
+
+
+def test_token_refused_is_502(token_endpoint: Any, staff: Client) -> None:
+    token_endpoint(
+        {"error": "unauthorized_client", "error_description": "bad signature"}, status=400
+    )
+    response = staff.get("/api/token/")
+    assert response.status_code == 502 and "bad signature" in response.json()["error"]
+
+
+def test_anonymous_users_are_refused_by_default(
+    keycloak: responses.RequestsMock, client: Client
+) -> None:
+    assert client.get("/api/users/").status_code == 403
+    assert client.get("/api/token/").status_code == 403
+    response = client.get("/")
+    assert response.status_code == 302 and "login" in response["Location"]
+    assert len(keycloak.calls) == 0
+
+
+def test_logged_in_non_staff_is_refused(keycloak: responses.RequestsMock, client: Client) -> None:
+    client.force_login(User.objects.create_user("plain", password="pw"))
+    assert client.get("/").status_code == 403
+    assert client.get("/api/users/").status_code == 403
+
+
+@override_settings(KEYCLOAK_JWT_AUTH_DEMO_ALLOW_ANONYMOUS=True)
+def test_demo_setting_opens_the_views(keycloak: responses.RequestsMock, client: Client) -> None:
+    assert client.get("/").status_code == 200
+    assert client.get("/api/users/").status_code == 200
