@@ -34,6 +34,7 @@ T = TypeVar("T")
 EXPIRY_LEEWAY = 1.0  # seconds before expires_at that a token stops being handed out
 RECHECK_INTERVAL = 0.25  # seconds between shared-cache looks while another worker renews
 POLL_INTERVAL = 0.05  # seconds between shared-cache looks while waiting for a cold token
+CACHE_RETRY_INTERVAL = 5.0  # seconds a failed cache is left alone before it is tried again
 
 
 def token_cache_key(config: ClientConfig) -> str:
@@ -83,6 +84,7 @@ class TokenManager:
         self._fetch: _Fetch | None = None
         self._backoff_lock_owner: str | None = None  # lock kept after a failed renewal
         self._cache_healthy = True
+        self._cache_retry_at = 0.0  # monotonic time before which a failed cache is not tried
 
     def __repr__(self) -> str:
         return f"<TokenManager client={self.config.name!r} client_id={self.config.client_id!r}>"
@@ -141,6 +143,12 @@ class TokenManager:
             owner = self._acquire_shared_lock()
             if owner is None:
                 return  # another worker renews; its token will appear in the shared cache
+            renewed = self._best_usable(now)
+            if renewed is not None and now < refresh_at(renewed, self.config.refresh_margin):
+                # Another worker renewed and released the lock since we looked: use its token.
+                self._release_shared_lock(owner)
+                self._remember(renewed)
+                return
             fetch = self._fetch = _Fetch()
             fetch.lock_owner = owner
         logger.info("Renewing the token of client %s before it expires", self.config.client_id)
@@ -178,13 +186,18 @@ class TokenManager:
         self._backoff_lock_owner = None
         deadline = time.monotonic() + self.config.lock_timeout
         while True:
-            fetch.lock_owner = self._acquire_shared_lock()
-            if fetch.lock_owner is not None:
-                break
+            owner = self._acquire_shared_lock()
+            # Look after taking the lock too: the previous owner may have stored its token and
+            # released the lock between two of our looks.
             token = self._best_usable(time.time())
             if token is not None:
+                self._release_shared_lock(owner)
+                self._remember(token)
                 self._finish(fetch, token=token)
                 return
+            if owner is not None:
+                fetch.lock_owner = owner
+                break
             if time.monotonic() >= deadline:
                 logger.warning(
                     "Waited %.0fs for another worker's token for client %s; fetching one here",
@@ -280,9 +293,14 @@ class TokenManager:
             self._cache_call(lambda cache: cache.delete(self.lock_key), None)
 
     def _cache_call(self, operation: Callable[[Any], T], fallback: T) -> T:
+        # After a failure the cache is left alone for a while: with Redis down, callers must
+        # not each pay its connection timeout.
+        if not self._cache_healthy and time.monotonic() < self._cache_retry_at:
+            return fallback
         try:
             result = operation(caches[self.config.cache_alias])
         except Exception as exc:  # any backend error: Redis down, timeouts, bad config...
+            self._cache_retry_at = time.monotonic() + CACHE_RETRY_INTERVAL
             if self._cache_healthy:
                 self._cache_healthy = False
                 logger.warning(

@@ -6,12 +6,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 scripts/setup.sh
-trap '[ -n "${started_keycloak:-}" ] && scripts/keycloak.sh stop' EXIT
-scripts/keycloak.sh status >/dev/null 2>&1 || { started_keycloak=1; scripts/keycloak.sh start; }
-
 export DJANGO_SETTINGS_MODULE=demo_project.settings
-.venv/bin/python manage.py migrate --verbosity 0
-echo "== manage.py fetch_token --decode (claims of a real service-account token)"
-.venv/bin/python manage.py fetch_token --decode
-echo "== demo page: http://127.0.0.1:${DEMO_PORT:-8000}/  (Ctrl-C to stop)"
-.venv/bin/python manage.py runserver "127.0.0.1:${DEMO_PORT:-8000}"
+SERVICES=keycloak exec scripts/with-services.sh bash -c '
+  set -euo pipefail
+  .venv/bin/python manage.py migrate --verbosity 0
+  echo "== manage.py fetch_token --decode (claims of a real service-account token)"
+  .venv/bin/python manage.py fetch_token --decode
+  echo "== demo page: http://127.0.0.1:${DEMO_PORT:-8000}/  (Ctrl-C to stop)"
+  .venv/bin/python manage.py runserver "127.0.0.1:${DEMO_PORT:-8000}"
+'

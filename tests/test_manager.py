@@ -297,6 +297,7 @@ def test_loser_of_the_shared_lock_takes_the_winners_token(token_endpoint: Any) -
     def winner_stores() -> None:
         time.sleep(0.3)
         caches["default"].set(winner.cache_key, winner_token.to_json(), 300)
+        caches["default"].delete(winner.lock_key)  # a winner releases its lock when done
 
     threading.Thread(target=winner_stores).start()
     assert get_access_token() == "winners"
@@ -337,13 +338,25 @@ def test_broken_cache_degrades_to_memory_with_one_warning(
     assert len(token_calls(mocked)) == 2
 
 
-def test_cache_recovery_is_logged(token_endpoint: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_failed_cache_is_left_alone_for_a_while(
+    token_endpoint: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     token_endpoint(token_body("t"))
     manager = get_token_manager()
+    tries: list[str] = []
+    monkeypatch.setattr(
+        test_caches.BrokenCache, "get", lambda *a, **k: tries.append("get") or 1 / 0
+    )
     with override_settings(CACHES={"default": {"BACKEND": "tests.caches.BrokenCache"}}):
+        for _ in range(50):
+            manager.peek()
+        assert tries == ["get"]  # once, then not again within CACHE_RETRY_INTERVAL
+        monkeypatch.setattr("keycloak_jwt_auth.manager.CACHE_RETRY_INTERVAL", 0.0)
+        manager._cache_retry_at = 0.0
         manager.peek()
+        assert tries == ["get", "get"]
     with caplog.at_level(logging.WARNING, logger="keycloak_jwt_auth"):
-        manager.peek()
+        manager.peek()  # the real cache answers again
     assert any("works again" in r.getMessage() for r in caplog.records)
 
 

@@ -1,0 +1,197 @@
+"""The contenders, each reduced to one operation: produce the ``Authorization`` header value for a
+request, fetching or renewing the token the way that library does.
+
+Each is built the way its documentation suggests, once per process, then shared by the
+process's threads (as a module-level client in a web worker would be).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+import requests
+
+from keycloak_jwt_auth.assertion import ASSERTION_TYPE, new_jti
+
+SERVER_URL = os.environ.get("KEYCLOAK_SERVER_URL", "http://127.0.0.1:8080")
+REALM = "demo"
+ISSUER = f"{SERVER_URL}/realms/{REALM}"
+TOKEN_ENDPOINT = f"{ISSUER}/protocol/openid-connect/token"
+PROBE_URL = "http://bench.invalid/resource"  # never sent: headers are produced, not requests
+
+
+@dataclass
+class Peer:
+    name: str
+    header: Callable[[], str]
+    uses_client_secret_jwt: bool = True
+    note: str = ""
+
+
+def assertion_by_hand(client_id: str, secret: str, issuer: str = ISSUER) -> str:
+    """A client_secret_jwt assertion for the peers that cannot make one themselves."""
+    now = int(time.time())
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": issuer,
+        "iat": now,
+        "exp": now + 60,
+        "jti": new_jti(),
+    }
+    return jwt.encode(claims, secret.encode(), algorithm="HS256")
+
+
+def configure_django(
+    cache_url: str, client_id: str, secret: str, overrides: dict[str, Any] | None = None
+) -> None:
+    """Settings for a benchmark or worker process (no project needed)."""
+    import django
+    import environ
+    from django.conf import settings
+
+    if settings.configured:
+        return
+    cache = environ.Env.cache_url_config(cache_url)
+    if cache["BACKEND"].endswith("RedisCache"):
+        cache.setdefault("OPTIONS", {}).update({"socket_connect_timeout": 1, "socket_timeout": 1})
+    settings.configure(
+        INSTALLED_APPS=["keycloak_jwt_auth"],
+        CACHES={"default": cache},
+        KEYCLOAK_JWT_AUTH={
+            "SERVER_URL": SERVER_URL,
+            "REALM": REALM,
+            "CLIENT_ID": client_id,
+            "CLIENT_SECRET": secret,
+            **(overrides or {}),
+        },
+        LOGGING_CONFIG=None,
+        USE_TZ=True,
+    )
+    django.setup()
+
+
+def this_app(cache_url: str, client_id: str, secret: str, **options: Any) -> Peer:
+    configure_django(cache_url, client_id, secret, options.get("overrides"))
+    from keycloak_jwt_auth import get_token_manager
+
+    manager = get_token_manager()
+
+    def header() -> str:
+        return manager.get_token().authorization
+
+    kind = "redis" if cache_url.startswith("redis") else "locmem"
+    return Peer(f"keycloak_jwt_auth ({kind})", header)
+
+
+def requests_oauth2client(cache_url: str, client_id: str, secret: str, **options: Any) -> Peer:
+    from requests_oauth2client import ClientSecretJwt, OAuth2Client, OAuth2ClientCredentialsAuth
+
+    client = OAuth2Client(  # testing=True: it refuses http:// URLs otherwise (ours is loopback)
+        TOKEN_ENDPOINT, auth=ClientSecretJwt(client_id, secret, aud=ISSUER), testing=True
+    )
+    leeway = options.get("leeway")
+    auth = OAuth2ClientCredentialsAuth(client, **({} if leeway is None else {"leeway": leeway}))
+    request = requests.Request("GET", PROBE_URL).prepare()
+
+    def header() -> str:
+        return str(auth(request).headers["Authorization"])
+
+    suffix = "" if leeway is None else f" (leeway {leeway} s)"
+    return Peer(f"requests-oauth2client{suffix}", header)
+
+
+def authlib(cache_url: str, client_id: str, secret: str, **options: Any) -> Peer:
+    from authlib.integrations.requests_client import OAuth2Session
+    from authlib.oauth2.rfc7523 import ClientSecretJWT
+
+    leeway = options.get("leeway")
+    session = OAuth2Session(
+        client_id,
+        secret,
+        token_endpoint_auth_method="client_secret_jwt",
+        token_endpoint=TOKEN_ENDPOINT,
+        grant_type="client_credentials",
+        **({} if leeway is None else {"leeway": leeway}),
+    )
+    session.register_client_auth_method(ClientSecretJWT(ISSUER))
+    session.fetch_token(TOKEN_ENDPOINT, grant_type="client_credentials")
+    request = requests.Request("GET", PROBE_URL).prepare()
+
+    def header() -> str:
+        return str(session.token_auth(request).headers["Authorization"])
+
+    return Peer("authlib" + ("" if leeway is None else f" (leeway {leeway} s)"), header)
+
+
+def python_keycloak_connection(server_url: str, client_id: str, secret: str) -> Any:
+    """python-keycloak has no client_secret_jwt: its token call gets the assertion fields by
+    hand (a fresh assertion each time), so it can use the same Keycloak client as the others."""
+    from keycloak import KeycloakOpenIDConnection
+
+    connection = KeycloakOpenIDConnection(
+        server_url=server_url,
+        realm_name=REALM,
+        client_id=client_id,
+        grant_type="client_credentials",
+        timeout=10,
+    )
+    openid = connection.keycloak_openid
+    plain_token = openid.token
+
+    issuer = f"{server_url}/realms/{REALM}"
+
+    def token_with_assertion(*args: Any, **kwargs: Any) -> Any:
+        assertion = assertion_by_hand(client_id, secret, issuer)
+        return plain_token(
+            *args, client_assertion_type=ASSERTION_TYPE, client_assertion=assertion, **kwargs
+        )
+
+    openid.token = token_with_assertion
+    connection.get_token()
+    return connection
+
+
+def python_keycloak(cache_url: str, client_id: str, secret: str, **options: Any) -> Peer:
+    connection = python_keycloak_connection(SERVER_URL, client_id, secret)
+
+    def header() -> str:
+        connection._refresh_if_required()  # what each of its admin calls does first
+        return str(connection.headers["Authorization"])
+
+    return Peer("python-keycloak", header, note="assertion fields added by hand")
+
+
+def naive(cache_url: str, client_id: str, secret: str, **options: Any) -> Peer:
+    """The baseline: a new assertion and a token request for every call."""
+    session = requests.Session()
+
+    def header() -> str:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion_by_hand(client_id, secret),
+        }
+        answer = session.post(TOKEN_ENDPOINT, data=form, timeout=10)
+        answer.raise_for_status()
+        return f"Bearer {answer.json()['access_token']}"
+
+    return Peer("naive (token per call)", header)
+
+
+PEERS: dict[str, Callable[..., Peer]] = {
+    "app": this_app,
+    "requests-oauth2client": requests_oauth2client,
+    "requests-oauth2client-leeway3": functools.partial(requests_oauth2client, leeway=3),
+    "authlib": authlib,
+    "authlib-leeway3": functools.partial(authlib, leeway=3),
+    "python-keycloak": python_keycloak,
+    "naive": naive,
+}

@@ -1,0 +1,189 @@
+"""One benchmark worker process: builds one peer, then either
+
+- ``loop``: T threads call ``header()`` every ``--interval`` seconds from ``--start-at`` to
+  ``--until`` (the stampede and expiry-boundary runs), or
+- ``hot``: one thread calls it ``--calls`` times back to back (the hot path), beside a raw
+  ``cache.get`` of a JSON token as the floor.
+
+It writes a JSON report: calls, errors, tokens handed out after their ``exp``, the distinct
+tokens seen (by their ``jti`` claim, never the token), latencies in nanoseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from .peers import PEERS, Peer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def realm_secret(client_id: str) -> str:
+    realm = json.loads((ROOT / "keycloak" / "demo-realm.json").read_text())
+    return next(c["secret"] for c in realm["clients"] if c["clientId"] == client_id)
+
+
+class Observer:
+    """Collects what the threads see. Decodes each distinct token once."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.expiry: dict[str, tuple[str, float]] = {}  # header -> (jti, exp)
+        self.latencies: list[int] = []
+        self.calls = self.expired = 0
+        self.errors: list[str] = []
+
+    def see(self, header: str, started: float, finished: float) -> None:
+        known = self.expiry.get(header)
+        if known is None:
+            claims = jwt.decode(header.split(" ", 1)[1], options={"verify_signature": False})
+            known = self.expiry[header] = (claims["jti"], float(claims["exp"]))
+        with self.lock:
+            self.calls += 1
+            self.latencies.append(round((finished - started) * 1e9))
+            if known[1] <= time.time():
+                self.expired += 1
+
+    def fail(self, exc: BaseException) -> None:
+        with self.lock:
+            self.calls += 1
+            if len(self.errors) < 20:
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+            else:
+                self.errors.append("...")
+
+    def report(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "calls": self.calls,
+            "errors": len(self.errors),
+            "error_samples": sorted(set(self.errors))[:5],
+            "expired_served": self.expired,
+            "tokens": sorted({jti for jti, _ in self.expiry.values()}),
+            "latencies_ns": self.latencies,
+            **extra,
+        }
+
+
+def call_loop(peer: Peer, observer: Observer, until: float, interval: float) -> None:
+    while time.time() < until:
+        started = time.perf_counter()
+        try:
+            header = peer.header()
+        except Exception as exc:  # a benchmark records failures instead of stopping
+            observer.fail(exc)
+        else:
+            observer.see(header, started, time.perf_counter())
+        if interval:
+            time.sleep(interval)
+
+
+def run_loop(peer: Peer, args: argparse.Namespace) -> dict[str, Any]:
+    observer = Observer()
+    threads = [
+        threading.Thread(target=call_loop, args=(peer, observer, args.until, args.interval))
+        for _ in range(args.threads)
+    ]
+    time.sleep(max(0.0, args.start_at - time.time()))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return observer.report(**app_counters())
+
+
+def run_hot(peer: Peer, args: argparse.Namespace) -> dict[str, Any]:
+    peer.header()  # warm
+    observer = Observer()
+    timer = time.perf_counter
+    for _ in range(args.calls):
+        started = timer()
+        header = peer.header()
+        observer.see(header, started, timer())
+    return observer.report(floor_ns=cache_floor(args.calls), **app_counters())
+
+
+def cache_floor(calls: int) -> list[int] | None:
+    """Raw ``cache.get`` of a token-sized JSON value: the lookup a cache-based client can't beat."""
+    from django.conf import settings
+
+    if not settings.configured:
+        return None
+    from django.core.cache import cache
+
+    cache.set("benchmark:floor", json.dumps({"value": "x" * 1400, "expires_at": 1.0}), 600)
+    timer, latencies = time.perf_counter, []
+    for _ in range(calls):
+        started = timer()
+        cache.get("benchmark:floor")
+        latencies.append(round((timer() - started) * 1e9))
+    return latencies
+
+
+class CacheEvents(logging.Handler):
+    """Counts the app's 'cache failed' and 'cache works again' log lines."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.fallbacks = self.recoveries = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        self.fallbacks += "falls back to in-process caching" in message
+        self.recoveries += "works again" in message
+
+
+cache_events = CacheEvents()
+
+
+def app_counters() -> dict[str, Any]:
+    if "keycloak_jwt_auth.manager" not in sys.modules:
+        return {}
+    from keycloak_jwt_auth.manager import _managers
+
+    return {
+        "app_fetches": sum(m.fetch_count for m in _managers.values()),
+        "cache_fallbacks": cache_events.fallbacks,
+        "cache_recoveries": cache_events.recoveries,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("peer", choices=sorted(PEERS))
+    parser.add_argument("mode", choices=["loop", "hot"])
+    parser.add_argument("--client", default="django-short-lived")
+    parser.add_argument("--cache-url", default="locmemcache://")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--start-at", type=float, default=0.0)
+    parser.add_argument("--until", type=float, default=0.0)
+    parser.add_argument("--interval", type=float, default=0.005)
+    parser.add_argument("--calls", type=int, default=20_000)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--app-settings",
+        type=json.loads,
+        default={},
+        help="JSON object of KEYCLOAK_JWT_AUTH overrides for the app (e.g. LOCK_TIMEOUT)",
+    )
+    args = parser.parse_args(argv)
+
+    logging.getLogger("keycloak_jwt_auth").addHandler(cache_events)
+    secret = realm_secret(args.client)
+    peer = PEERS[args.peer](args.cache_url, args.client, secret, overrides=args.app_settings)
+    report = run_loop(peer, args) if args.mode == "loop" else run_hot(peer, args)
+    args.out.write_text(json.dumps({"peer": peer.name, "note": peer.note, **report}))
+
+
+if __name__ == "__main__":
+    main()

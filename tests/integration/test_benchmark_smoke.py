@@ -1,0 +1,49 @@
+"""A smoke run of the benchmark harness (tiny sizes): every contender runs and is counted.
+Timings are reported by benchmarks/run.py, never asserted here."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+pytestmark = [pytest.mark.keycloak, pytest.mark.redis]
+
+
+def test_benchmark_harness_smoke(keycloak_server: str, redis_server: str, tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--smoke", f"--out={out}"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "BENCH_REDIS_URL": redis_server},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["machine"]["cores"] and results["machine"]["keycloak"].startswith("Keycloak")
+
+    stampede = {row["peer"]: row for row in results["stampede"]}
+    assert len(stampede) == 8
+    assert all(row["errors"] == 0 and row["expired_served"] == 0 for row in stampede.values())
+    assert stampede["keycloak_jwt_auth (redis)"]["token_requests"] == 1  # 2 processes, shared
+    assert stampede["keycloak_jwt_auth (locmem)"]["token_requests"] == 2  # one per process
+    assert (
+        stampede["naive (token per call)"]["token_requests"]
+        == stampede["naive (token per call)"]["calls"]
+    )
+
+    hot = {row["peer"]: row for row in results["hot_path"]}
+    assert len(hot) == 8 and "floor" in hot["keycloak_jwt_auth (redis)"]
+    assert {row["peer"] for row in results["expiry_boundary"]} == set(hot) - {
+        "naive (token per call)"
+    }
+    assert [row["tcp_connections_opened"] for row in results["admin_api"]] == [0, 0]
+    assert "### Stampede" in result.stdout and "### Admin API" in result.stdout

@@ -1,0 +1,195 @@
+"""One token per lifetime for a whole deployment: worker processes sharing the real Redis, token
+requests counted at the real Keycloak (its CLIENT_LOGIN events)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from keycloak_jwt_auth import KeycloakAdmin
+
+from .conftest import ROOT, run_script
+
+pytestmark = [pytest.mark.keycloak, pytest.mark.redis]
+
+CLIENT = "django-short-lived"
+LIFETIME = 10.0
+RENEWAL_PERIOD = LIFETIME * 2 / 3  # renewal starts a third of the lifetime before expiry
+
+
+@pytest.fixture
+def shared(real_keycloak: str, redis_server: str) -> Iterator[str]:
+    redis.Redis.from_url(redis_server).flushdb()
+    yield redis_server
+
+
+def start_worker(
+    out: Path,
+    cache_url: str,
+    *,
+    threads: int,
+    start_at: float,
+    until: float,
+    app_settings: dict[str, Any] | None = None,
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.workers",
+            "app",
+            "loop",
+            f"--client={CLIENT}",
+            f"--cache-url={cache_url}",
+            f"--threads={threads}",
+            f"--start-at={start_at}",
+            f"--until={until}",
+            "--interval=0.02",
+            f"--out={out}",
+            f"--app-settings={json.dumps(app_settings or {})}",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def finish(workers: list[subprocess.Popen[bytes]], outs: list[Path]) -> list[dict[str, Any]]:
+    for worker in workers:
+        assert worker.wait(timeout=120) == 0
+    return [json.loads(out.read_text()) for out in outs]
+
+
+def token_events(since: float, until: float) -> list[dict[str, Any]]:
+    time.sleep(1.0)  # Keycloak writes events as it answers; leave a moment for the last ones
+    events = KeycloakAdmin().get("events", client=CLIENT, type="CLIENT_LOGIN", max=100_000)
+    return [e for e in events if since * 1000 <= e["time"] <= until * 1000]
+
+
+def assert_clean(reports: list[dict[str, Any]]) -> None:
+    for report in reports:
+        assert report["errors"] == 0, report["error_samples"]
+        assert report["expired_served"] == 0
+        assert report["calls"] > 0
+
+
+def test_4_processes_x_8_threads_fetch_one_token_per_lifetime(shared: str, tmp_path: Path) -> None:
+    duration = 24.0  # renewals at about 6.7, 13.3 and 20 s: 4 tokens, far from any boundary
+    since = time.time()
+    start_at = since + 3.0
+    outs = [tmp_path / f"{i}.json" for i in range(4)]
+    workers = [
+        start_worker(out, shared, threads=8, start_at=start_at, until=start_at + duration)
+        for out in outs
+    ]
+    reports = finish(workers, outs)
+    events = token_events(since, time.time())
+
+    assert_clean(reports)
+    expected = 1 + int(duration // RENEWAL_PERIOD)
+    assert len(events) == expected, [e["time"] for e in events]
+    issued = {e["details"]["token_id"] for e in events}
+    served = {jti for r in reports for jti in r["tokens"]}
+    assert served == issued  # every token Keycloak issued was used, by every process
+    assert sum(r["app_fetches"] for r in reports) == expected
+
+
+class Blackhole(BaseHTTPRequestHandler):
+    """A token endpoint that never answers: the request hangs as the lock holder dies."""
+
+    def do_POST(self) -> None:
+        time.sleep(30)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_lock_holder_killed_mid_renewal(shared: str, tmp_path: Path) -> None:
+    lock_timeout = 3
+    hole = ThreadingHTTPServer(("127.0.0.1", 0), Blackhole)
+    hole.daemon_threads = True
+    threading.Thread(target=hole.serve_forever, daemon=True).start()
+    store = redis.Redis.from_url(shared)
+    try:
+        victim = start_worker(
+            tmp_path / "victim.json",
+            shared,
+            threads=1,
+            start_at=0,
+            until=time.time() + 60,
+            app_settings={
+                "LOCK_TIMEOUT": lock_timeout,
+                "RETRIES": 0,
+                "TIMEOUT": 30,
+                "TOKEN_ENDPOINT": f"http://127.0.0.1:{hole.server_address[1]}/token",
+            },
+        )
+        deadline = time.time() + 20
+        while not store.keys("*:lock") and time.time() < deadline:
+            time.sleep(0.05)
+        assert store.keys("*:lock"), "the victim never took the renewal lock"
+        victim.send_signal(signal.SIGKILL)  # dies holding the lock, mid-request
+        victim.wait(10)
+
+        since = time.time()
+        outs = [tmp_path / f"{i}.json" for i in range(3)]
+        workers = [
+            start_worker(
+                out,
+                shared,
+                threads=4,
+                start_at=since + 2,
+                until=since + 7,
+                app_settings={"LOCK_TIMEOUT": lock_timeout},
+            )
+            for out in outs
+        ]
+        reports = finish(workers, outs)
+        events = token_events(since, time.time())
+    finally:
+        hole.shutdown()
+
+    assert_clean(reports)
+    # Nobody hung: the first calls waited at most for the dead lock to time out.
+    assert max(max(r["latencies_ns"]) for r in reports) < (lock_timeout + 2) * 1e9
+    assert len(events) == 1  # the survivors still fetched once between them
+    assert len({jti for r in reports for jti in r["tokens"]}) == 1
+
+
+def test_redis_stopped_mid_run_then_restarted(shared: str, tmp_path: Path) -> None:
+    since = time.time()
+    start_at, until = since + 3, since + 3 + 40
+    outs = [tmp_path / f"{i}.json" for i in range(3)]
+    workers = [start_worker(out, shared, threads=4, start_at=start_at, until=until) for out in outs]
+    try:
+        time.sleep(start_at + 6 - time.time())
+        run_script("redis.sh", "stop")
+        time.sleep(14)  # two renewals without Redis
+        run_script("redis.sh", "start")
+        restarted = time.time()
+    finally:
+        if subprocess.run([str(ROOT / "scripts" / "redis.sh"), "status"]).returncode != 0:
+            run_script("redis.sh", "start")
+    reports = finish(workers, outs)
+    events = token_events(since, time.time())
+
+    assert_clean(reports)  # no call failed, no expired token, while Redis was away
+    for report in reports:
+        assert report["cache_fallbacks"] == 1  # logged once per process
+        assert report["cache_recoveries"] == 1
+    after = [e for e in events if e["time"] >= (restarted + 1) * 1000]
+    # Shared again: one renewal per period for all three processes, not one each.
+    assert len(after) <= 1 + int((until - restarted) // RENEWAL_PERIOD)
+    during = [e for e in events if (start_at + 6) * 1000 <= e["time"] < restarted * 1000]
+    assert len(during) >= 3  # without Redis each process renewed on its own
