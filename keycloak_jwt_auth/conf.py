@@ -148,12 +148,20 @@ def build_client_config(name: str, raw: Mapping[str, Any]) -> ClientConfig:
         assertion_lifetime=int(raw["ASSERTION_LIFETIME"]),
         cache_alias=raw["CACHE_ALIAS"],
         refresh_margin=float(raw["REFRESH_MARGIN"]),
-        timeout=DEFAULTS["TIMEOUT"] if raw["TIMEOUT"] is None else raw["TIMEOUT"],
+        timeout=_timeout(raw["TIMEOUT"]),
         verify=raw["VERIFY"],
         retries=int(raw["RETRIES"]),
         background_refresh=bool(raw["BACKGROUND_REFRESH"]),
         lock_timeout=float(raw["LOCK_TIMEOUT"]),
     )
+
+
+def _timeout(value: Any) -> Timeout:
+    """``None`` means the default (never "no timeout"); a [connect, read] list becomes the
+    tuple requests expects."""
+    if value is None:
+        return DEFAULTS["TIMEOUT"]  # type: ignore[no-any-return]
+    return (float(value[0]), float(value[1])) if isinstance(value, (list, tuple)) else value
 
 
 def _is_number(value: Any, *, minimum: float, inclusive: bool) -> bool:
@@ -172,9 +180,11 @@ def invalid_numbers(raw: Mapping[str, Any]) -> list[str]:
         if not _is_number(raw[key], minimum=0, inclusive=True):
             problems.append(f"{key} must be a number of at least 0, not {raw[key]!r}")
     timeout = raw["TIMEOUT"]
-    parts = timeout if isinstance(timeout, (tuple, list)) else (timeout,)
+    pair = isinstance(timeout, (tuple, list))
+    parts = timeout if pair else (timeout,)
     if timeout is not None and not (
-        len(parts) in (1, 2) and all(_is_number(p, minimum=0, inclusive=False) for p in parts)
+        len(parts) == (2 if pair else 1)
+        and all(_is_number(p, minimum=0, inclusive=False) for p in parts)
     ):
         problems.append(
             f"TIMEOUT must be seconds above 0, or a (connect, read) pair of them, not {timeout!r}"

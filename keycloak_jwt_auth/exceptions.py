@@ -55,7 +55,9 @@ class OAuthError(TokenEndpointError):
 
     def __init__(self, error: str, error_description: str | None, *, status: int) -> None:
         detail = f": {error_description}" if error_description else ""
-        super().__init__(f"{error}{detail} (HTTP {status})", status=status)
+        self.hint = clock_hint(error_description)
+        hint = f"; {self.hint}" if self.hint else ""
+        super().__init__(f"{error}{detail} (HTTP {status}){hint}", status=status)
         self.error = error
         self.error_description = error_description
 
@@ -63,6 +65,17 @@ class OAuthError(TokenEndpointError):
     def from_response(cls, error: str, error_description: str | None, *, status: int) -> OAuthError:
         """The subclass matching ``error``, or ``OAuthError`` itself for unknown codes."""
         return cls.errors.get(error, cls)(error, error_description, status=status)
+
+
+# Keycloak's words when an assertion's iat/exp do not fit its clock.
+CLOCK_SYMPTOMS = ("too far in the past", "not active", "expired", "future", "not yet valid")
+
+
+def clock_hint(error_description: str | None) -> str | None:
+    text = (error_description or "").lower()
+    if any(symptom in text for symptom in CLOCK_SYMPTOMS):
+        return "check that this host's clock agrees with Keycloak's (NTP)"
+    return None
 
 
 class InvalidClientError(OAuthError):

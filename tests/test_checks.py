@@ -45,6 +45,7 @@ def test_a_good_configuration_is_clean() -> None:
         ({"CACHE_ALIAS": "nope"}, "E008"),
         ({"ASSERTION_LIFETIME": 0}, "E009"),
         ({"TIMEOUT": (1, 2, 3)}, "E009"),
+        ({"TIMEOUT": (5,)}, "E009"),
         ({"REFRESH_MARGIN": "soon"}, "E009"),
         ({"CLIENT_SECRET": "short"}, "W001"),
         ({"ALGORITHM": "HS512", "CLIENT_SECRET": "s" * 48}, "W001"),

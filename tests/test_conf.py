@@ -65,6 +65,8 @@ def test_overrides_for_endpoint_audience_scope_and_timeout() -> None:
 def test_timeout_none_means_default_but_zero_is_an_error() -> None:
     with override_settings(KEYCLOAK_JWT_AUTH={**BASE, "TIMEOUT": None}):
         assert get_client_config().timeout == (5.0, 10.0)
+    with override_settings(KEYCLOAK_JWT_AUTH={**BASE, "TIMEOUT": [2, 7]}):
+        assert get_client_config().timeout == (2.0, 7.0)  # a tuple, as requests expects
     with (
         override_settings(KEYCLOAK_JWT_AUTH={**BASE, "TIMEOUT": 0}),
         pytest.raises(ConfigurationError, match="TIMEOUT"),

@@ -113,6 +113,20 @@ def test_oauth_errors_are_typed(
     assert len(mocked.calls) == 1  # 4xx is never retried
 
 
+def test_clock_skew_symptom_gets_a_hint(token_endpoint: Any) -> None:
+    token_endpoint(
+        {
+            "error": "invalid_client",
+            "error_description": "Token was issued too far in the past to be used now",
+        },
+        status=400,
+    )
+    with pytest.raises(InvalidClientError) as info:
+        fetch()
+    assert info.value.hint and "clock" in info.value.hint
+    assert str(info.value).endswith("check that this host's clock agrees with Keycloak's (NTP)")
+
+
 def test_html_error_page_is_a_clear_error(mocked: responses.RequestsMock) -> None:
     mocked.post(
         TOKEN_URL,
