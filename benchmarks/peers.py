@@ -79,12 +79,10 @@ def configure_django(
 
 def this_app(cache_url: str, client_id: str, secret: str, **options: Any) -> Peer:
     configure_django(cache_url, client_id, secret, options.get("overrides"))
-    from keycloak_jwt_auth import get_token_manager
-
-    manager = get_token_manager()
+    from keycloak_jwt_auth import get_access_token
 
     def header() -> str:
-        return manager.get_token().authorization
+        return f"Bearer {get_access_token()}"  # the public API, as user code calls it
 
     kind = "redis" if cache_url.startswith("redis") else "locmem"
     return Peer(f"keycloak_jwt_auth ({kind})", header)
