@@ -18,9 +18,9 @@ START_TIMEOUT="${KEYCLOAK_START_TIMEOUT:-240}"
 PID_FILE="$RUN/keycloak.pid"
 LOG_FILE="$RUN/keycloak.log"
 REALM_DIR="$ROOT/keycloak"
-
-say() { printf 'keycloak.sh: %s\n' "$*" >&2; }
-die() { say "$*"; exit 1; }
+NAME=keycloak.sh
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 java_major() {  # prints the major version of the java binary $1
   "$1" -version 2>&1 | awk -F'"' '/version/ { split($2, v, "."); print (v[1] == "1" ? v[2] : v[1]); exit }'
@@ -67,12 +67,6 @@ keycloak_home() {
   echo "$home"
 }
 
-running_pid() {
-  [ -f "$PID_FILE" ] || return 1
-  local pid; pid="$(cat "$PID_FILE")"
-  kill -0 "$pid" 2>/dev/null && echo "$pid"
-}
-
 ready() { curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$MANAGEMENT_PORT/health/ready"; }
 
 start() {
@@ -93,12 +87,10 @@ start() {
   say "starting Keycloak $KEYCLOAK_VERSION with Java $(java_major "$java_home/bin/java") ($java_home)"
   started=$(date +%s.%N)
   JAVA_HOME="$java_home" JAVA_OPTS_KC_HEAP="${JAVA_OPTS_KC_HEAP:--Xms64m -Xmx768m}" \
-    setsid "$home/bin/kc.sh" start-dev \
+    start_in_background "$LOG_FILE" "$home/bin/kc.sh" start-dev \
       --http-host=127.0.0.1 --http-port="$PORT" \
       --http-management-port="$MANAGEMENT_PORT" \
-      --import-realm --health-enabled=true \
-      </dev/null >"$LOG_FILE" 2>&1 &
-  echo $! >"$PID_FILE"
+      --import-realm --health-enabled=true
   local deadline=$((SECONDS + START_TIMEOUT))
   until ready 2>/dev/null; do
     if ! running_pid >/dev/null; then
@@ -116,21 +108,7 @@ start() {
   say "ready in $(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')s at http://127.0.0.1:$PORT (realm demo), log: $LOG_FILE"
 }
 
-stop() {
-  local pid
-  if ! pid="$(running_pid)"; then
-    rm -f "$PID_FILE"; say "not running"; return 0
-  fi
-  # kc.sh was started with setsid: its process group holds kc.sh and the JVM.
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
-  for _ in $(seq 1 60); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.5
-  done
-  kill -KILL -- "-$pid" 2>/dev/null || true
-  rm -f "$PID_FILE"
-  say "stopped (pid $pid)"
-}
+stop() { stop_started 30; }  # kc.sh forwards TERM to the JVM, which shuts down cleanly
 
 case "${1:-}" in
   start) start ;;

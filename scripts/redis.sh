@@ -11,9 +11,9 @@ STATE="$ROOT/.redis"
 PORT="${REDIS_PORT:-6390}"
 PID_FILE="$STATE/redis.pid"
 LOG_FILE="$STATE/redis.log"
-
-say() { printf 'redis.sh: %s\n' "$*" >&2; }
-die() { say "$*"; exit 1; }
+NAME=redis.sh
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 ensure_installed() {
   command -v redis-server >/dev/null && return
@@ -26,12 +26,6 @@ ensure_installed() {
     >"$STATE/apt.log" 2>&1 || { tail -n 20 "$STATE/apt.log" >&2; die "apt-get could not install redis-server"; }
 }
 
-running_pid() {
-  [ -f "$PID_FILE" ] || return 1
-  local pid; pid="$(cat "$PID_FILE")"
-  kill -0 "$pid" 2>/dev/null && echo "$pid"
-}
-
 ping() { redis-cli -p "$PORT" ping 2>/dev/null | grep -q PONG; }
 
 start() {
@@ -39,9 +33,8 @@ start() {
   ensure_installed
   mkdir -p "$STATE"
   # No persistence: a restart starts empty, like a cache should.
-  setsid redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no \
-    --dir "$STATE" --daemonize no </dev/null >"$LOG_FILE" 2>&1 &
-  echo $! >"$PID_FILE"
+  start_in_background "$LOG_FILE" redis-server --port "$PORT" --bind 127.0.0.1 \
+    --save "" --appendonly no --dir "$STATE" --daemonize no
   for _ in $(seq 1 50); do
     ping && { say "ready at redis://127.0.0.1:$PORT (pid $(cat "$PID_FILE"))"; return 0; }
     sleep 0.1
@@ -50,15 +43,7 @@ start() {
   die "redis-server did not answer on port $PORT"
 }
 
-stop() {
-  local pid
-  if ! pid="$(running_pid)"; then rm -f "$PID_FILE"; say "not running"; return 0; fi
-  kill -TERM "$pid"
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$PID_FILE"
-  say "stopped (pid $pid)"
-}
+stop() { stop_started 5; }
 
 case "${1:-}" in
   start) start ;;
