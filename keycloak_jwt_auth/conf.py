@@ -23,6 +23,7 @@ DEFAULT_CLIENT = "default"
 ALGORITHMS = ("HS256", "HS384", "HS512")
 
 Timeout = float | tuple[float, float]
+DEFAULT_TIMEOUT: Timeout = (5.0, 10.0)  # (connect, read) seconds
 
 DEFAULTS: dict[str, Any] = {
     "SERVER_URL": None,
@@ -36,7 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "ASSERTION_LIFETIME": 60,
     "CACHE_ALIAS": "default",
     "REFRESH_MARGIN": 30,
-    "TIMEOUT": (5.0, 10.0),  # (connect, read) seconds
+    "TIMEOUT": DEFAULT_TIMEOUT,
     "VERIFY": True,
     "RETRIES": 2,
     "BACKGROUND_REFRESH": True,
@@ -160,7 +161,7 @@ def _timeout(value: Any) -> Timeout:
     """``None`` means the default (never "no timeout"); a [connect, read] list becomes the
     tuple requests expects."""
     if value is None:
-        return DEFAULTS["TIMEOUT"]  # type: ignore[no-any-return]
+        return DEFAULT_TIMEOUT
     return (float(value[0]), float(value[1])) if isinstance(value, (list, tuple)) else value
 
 

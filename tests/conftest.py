@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import requests
 import responses
 from django.core.cache import caches
 from django.core.management import CommandError, call_command
@@ -67,6 +68,20 @@ def token_endpoint(mocked: responses.RequestsMock) -> Callable[..., Any]:
 
 def token_calls(mocked: responses.RequestsMock) -> list[Any]:
     return [call for call in mocked.calls if call.request.url == TOKEN_URL]
+
+
+@pytest.fixture
+def sent_kwargs(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The keyword arguments of the next ``Session.get``/``post``, which then fails to connect."""
+    seen: dict[str, Any] = {}
+
+    def capture(self: Any, url: str, **kwargs: Any) -> Any:
+        seen.update(kwargs)
+        raise requests.ConnectionError("stop here")
+
+    monkeypatch.setattr(requests.Session, "get", capture)
+    monkeypatch.setattr(requests.Session, "post", capture)
+    return seen
 
 
 def run_command(*args: str) -> tuple[str, str, int]:
