@@ -30,7 +30,6 @@ PROBE_URL = "http://bench.invalid/resource"  # never sent: headers are produced,
 class Peer:
     name: str
     header: Callable[[], str]
-    uses_client_secret_jwt: bool = True
     note: str = ""
 
 

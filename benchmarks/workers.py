@@ -40,8 +40,8 @@ class Observer:
         self.lock = threading.Lock()
         self.expiry: dict[str, tuple[str, float]] = {}  # header -> (jti, exp)
         self.latencies: list[int] = []
-        self.calls = self.expired = 0
-        self.errors: list[str] = []
+        self.calls = self.expired = self.errors = 0
+        self.error_samples: set[str] = set()
 
     def see(self, header: str, started: float, finished: float) -> None:
         known = self.expiry.get(header)
@@ -57,17 +57,16 @@ class Observer:
     def fail(self, exc: BaseException) -> None:
         with self.lock:
             self.calls += 1
-            if len(self.errors) < 20:
-                self.errors.append(f"{type(exc).__name__}: {exc}")
-            else:
-                self.errors.append("...")
+            self.errors += 1
+            if len(self.error_samples) < 5:
+                self.error_samples.add(f"{type(exc).__name__}: {exc}")
 
     def report(self, **extra: Any) -> dict[str, Any]:
         return {
             "pid": os.getpid(),
             "calls": self.calls,
-            "errors": len(self.errors),
-            "error_samples": sorted(set(self.errors))[:5],
+            "errors": self.errors,
+            "error_samples": sorted(self.error_samples),
             "expired_served": self.expired,
             "tokens": sorted({jti for jti, _ in self.expiry.values()}),
             "latencies_ns": self.latencies,
