@@ -23,14 +23,15 @@ from typing import Any
 
 import jwt
 
+from tests.realm import realm_secrets
+
 from .peers import PEERS, Peer
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def realm_secret(client_id: str) -> str:
-    realm = json.loads((ROOT / "keycloak" / "demo-realm.json").read_text())
-    return next(c["secret"] for c in realm["clients"] if c["clientId"] == client_id)
+    return realm_secrets()[client_id]
 
 
 class Observer:

@@ -6,7 +6,6 @@ cannot start, the tests fail: they never skip.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -16,23 +15,13 @@ from typing import Any
 import pytest
 import requests
 
+from tests.realm import realm_secrets
+
 ROOT = Path(__file__).resolve().parents[2]
 KEYCLOAK_PORT = int(os.environ.get("KEYCLOAK_PORT", "8080"))
 KEYCLOAK_URL = f"http://127.0.0.1:{KEYCLOAK_PORT}"
 MANAGEMENT_PORT = int(os.environ.get("KEYCLOAK_MANAGEMENT_PORT", "9000"))
 REDIS_PORT = int(os.environ.get("REDIS_PORT", "6390"))
-REALM_FILE = ROOT / "keycloak" / "demo-realm.json"
-
-
-def realm_secrets() -> dict[str, str]:
-    """The demo realm's throwaway client secrets, read from the realm file in the repo."""
-    realm = json.loads(REALM_FILE.read_text())
-    return {client["clientId"]: client["secret"] for client in realm["clients"]}
-
-
-def realm_users() -> list[dict[str, Any]]:
-    realm = json.loads(REALM_FILE.read_text())
-    return [u for u in realm["users"] if "serviceAccountClientId" not in u]
 
 
 def keycloak_ready() -> bool:

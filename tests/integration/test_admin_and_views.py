@@ -8,8 +8,7 @@ import pytest
 from django.test import Client
 
 from keycloak_jwt_auth import AdminForbiddenError, AdminNotFoundError, KeycloakAdmin
-
-from .conftest import realm_users
+from tests.realm import realm_users
 
 pytestmark = pytest.mark.keycloak
 

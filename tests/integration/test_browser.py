@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from .conftest import ROOT, realm_secrets
+from tests.realm import realm_secrets
+
+from .conftest import ROOT
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.browser]
 

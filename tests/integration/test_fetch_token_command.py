@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import ROOT, realm_secrets
+from tests.realm import realm_secrets
+
+from .conftest import ROOT
 
 pytestmark = pytest.mark.keycloak
 

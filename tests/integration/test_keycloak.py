@@ -23,8 +23,9 @@ from keycloak_jwt_auth.exceptions import AdminForbiddenError, OAuthError
 from keycloak_jwt_auth.token_endpoint import post_assertion
 from keycloak_jwt_auth.tokens import AccessToken
 from tests.proxy import RecordingProxy
+from tests.realm import realm_secrets
 
-from .conftest import KEYCLOAK_PORT, client_settings, realm_secrets
+from .conftest import KEYCLOAK_PORT, client_settings
 
 pytestmark = pytest.mark.keycloak
 

@@ -1,0 +1,21 @@
+"""The demo realm file (keycloak/demo-realm.json), read by tests and benchmarks alike."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+REALM_FILE = Path(__file__).resolve().parents[1] / "keycloak" / "demo-realm.json"
+
+
+def realm_secrets() -> dict[str, str]:
+    """The demo realm's throwaway client secrets, by client id."""
+    realm = json.loads(REALM_FILE.read_text())
+    return {client["clientId"]: client["secret"] for client in realm["clients"]}
+
+
+def realm_users() -> list[dict[str, Any]]:
+    """The demo users (service-account users left out)."""
+    realm = json.loads(REALM_FILE.read_text())
+    return [u for u in realm["users"] if "serviceAccountClientId" not in u]
