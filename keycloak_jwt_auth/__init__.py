@@ -6,7 +6,7 @@ through Django's cache so a whole deployment fetches one per lifetime.
 
 from __future__ import annotations
 
-from .admin import KeycloakAdmin
+from .admin_api import KeycloakAdmin
 from .auth import ServiceAccountAuth
 from .exceptions import (
     AdminAPIError,

@@ -8,6 +8,4 @@ class KeycloakJWTAuthConfig(AppConfig):
     verbose_name = "Keycloak client_secret_jwt service accounts"
 
     def ready(self) -> None:
-        from . import checks
-
-        checks.register_all()
+        from . import checks  # noqa: F401  (its checks register themselves on import)

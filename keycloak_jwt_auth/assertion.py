@@ -1,15 +1,46 @@
-"""The ``client_secret_jwt`` client assertion (RFC 7523 section 2.2), signed with the secret."""
+"""Client authentication: the client assertion (RFC 7523 section 2.2) and who signs it.
+
+The claims are the same for every method; a method is a strategy that only signs them. Today:
+``client_secret_jwt`` (HMAC with the client secret). Nothing outside this module knows which
+method a client uses.
+"""
 
 from __future__ import annotations
 
 import secrets
 import time
+from typing import Any, Protocol
 
 import jwt
 
 from .conf import ClientConfig
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+class ClientAuthentication(Protocol):
+    """Signs a client assertion's claims as one client authentication method does."""
+
+    def sign(self, claims: dict[str, Any]) -> str: ...
+
+
+class ClientSecretJwt:
+    """``client_secret_jwt``: HS256/384/512 with the client secret, which never leaves."""
+
+    def __init__(self, secret: str, algorithm: str) -> None:
+        self._key = secret.encode()
+        self.algorithm = algorithm
+
+    def __repr__(self) -> str:
+        return f"ClientSecretJwt(algorithm={self.algorithm!r}, secret='********')"
+
+    def sign(self, claims: dict[str, Any]) -> str:
+        return jwt.encode(claims, self._key, algorithm=self.algorithm)
+
+
+def client_authentication(config: ClientConfig) -> ClientAuthentication:
+    """The client authentication method ``config`` asks for."""
+    return ClientSecretJwt(config.client_secret, config.algorithm)
 
 
 def new_jti() -> str:
@@ -32,4 +63,4 @@ def build_client_assertion(config: ClientConfig, *, now: float | None = None) ->
         "exp": issued_at + config.assertion_lifetime,
         "jti": new_jti(),
     }
-    return jwt.encode(claims, config.client_secret.encode(), algorithm=config.algorithm)
+    return client_authentication(config).sign(claims)

@@ -3,13 +3,17 @@
 Top-level keys configure the client named ``"default"``; ``"CLIENTS"`` adds named clients whose
 keys override the top-level ones. Configs are built on first use and dropped when Django's
 ``setting_changed`` signal fires (so ``override_settings`` just works).
+
+The rules a client's settings must follow are written once, in ``client_problems``: the system
+checks report that list, and ``get_client_config`` refuses a client with an error in it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -21,6 +25,9 @@ SETTING_NAME = "KEYCLOAK_JWT_AUTH"
 DEMO_SETTING_NAME = "KEYCLOAK_JWT_AUTH_DEMO_ALLOW_ANONYMOUS"
 DEFAULT_CLIENT = "default"
 ALGORITHMS = ("HS256", "HS384", "HS512")
+SECRET_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}  # RFC 7518 section 3.2
+# Settings whose change makes every derived value (configs, managers, sessions) stale.
+CLIENT_SETTINGS = frozenset({SETTING_NAME, "CACHES"})
 
 Timeout = float | tuple[float, float]
 DEFAULT_TIMEOUT: Timeout = (5.0, 10.0)  # (connect, read) seconds
@@ -87,6 +94,13 @@ def realm_issuer(server_url: str, realm: str) -> str:
     return f"{server_url.rstrip('/')}/realms/{realm}"
 
 
+def demo_views_allow_anonymous() -> bool:
+    return bool(getattr(settings, DEMO_SETTING_NAME, False))
+
+
+# --- reading the setting ---------------------------------------------------------------------
+
+
 def user_settings() -> Mapping[str, Any]:
     return getattr(settings, SETTING_NAME, None) or {}
 
@@ -96,17 +110,219 @@ def client_names() -> list[str]:
     return [DEFAULT_CLIENT, *(name for name in clients if name != DEFAULT_CLIENT)]
 
 
+def own_client_settings(name: str) -> Mapping[str, Any]:
+    """The keys the user wrote for client ``name`` (top level for the default client)."""
+    top = user_settings()
+    if name == DEFAULT_CLIENT:
+        return {k: v for k, v in top.items() if k != "CLIENTS"}
+    return (top.get("CLIENTS") or {}).get(name) or {}
+
+
 def raw_client_settings(name: str = DEFAULT_CLIENT) -> dict[str, Any]:
     """The merged (defaults < top level < CLIENTS[name]) dict, without validation."""
-    top = user_settings()
-    clients = top.get("CLIENTS") or {}
+    clients = user_settings().get("CLIENTS") or {}
     if name != DEFAULT_CLIENT and name not in clients:
         known = ", ".join(client_names())
         raise ConfigurationError(f"Unknown Keycloak client {name!r}; configured: {known}.")
-    merged = {**DEFAULTS, **{k: v for k, v in top.items() if k != "CLIENTS"}}
-    merged.update(clients.get(name) or {})
-    return merged
+    return {**DEFAULTS, **own_client_settings(DEFAULT_CLIENT), **(clients.get(name) or {})}
 
+
+# --- the one validation ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a client's settings. ``id`` is the system check's id: ``E...``
+    problems stop the client from working, ``W...`` ones are warnings; ``deploy`` ones are
+    reported by ``manage.py check --deploy`` only."""
+
+    id: str
+    key: str | None
+    text: str  # reads after the key: "SERVER_URL" + " is not an http(s) URL: ..."
+    hint: str
+    deploy: bool = False
+
+    @property
+    def is_error(self) -> bool:
+        return self.id.startswith("E")
+
+
+REQUIRED = {
+    "SERVER_URL": ("E002", "the base URL of Keycloak, e.g. 'https://sso.example.com'"),
+    "REALM": ("E003", "the realm of the service-account client, e.g. 'demo'"),
+    "CLIENT_ID": ("E004", "the client id of a confidential client with service accounts on"),
+    "CLIENT_SECRET": (
+        "E005",
+        "the client's secret (Keycloak: Clients > Credentials); read it from the environment, "
+        "e.g. KEYCLOAK_CLIENT_SECRET, never commit it",
+    ),
+}
+NUMBERS_HINT = (
+    "ASSERTION_LIFETIME and LOCK_TIMEOUT are seconds (defaults 60 and 10); REFRESH_MARGIN "
+    "seconds (default 30); RETRIES a count (default 2); TIMEOUT seconds or a (connect, read) "
+    "pair (default (5, 10))."
+)
+URL_HINT = (
+    "SERVER_URL is Keycloak's base URL without '/realms/...', e.g. 'https://sso.example.com'; "
+    "TOKEN_ENDPOINT is a full URL."
+)
+
+Rule = Callable[[Mapping[str, Any]], Iterator[Problem]]
+RULES: list[Rule] = []
+
+
+def rule(function: Rule) -> Rule:
+    RULES.append(function)
+    return function
+
+
+def shape_problem() -> Problem | None:
+    """The setting itself is not a dict (of dicts, for CLIENTS): nothing else can be read."""
+    value = getattr(settings, SETTING_NAME, None)
+    clients = value.get("CLIENTS") if isinstance(value, Mapping) else None
+    if value is not None and not isinstance(value, Mapping):
+        key, text = None, f"must be a dict, not {type(value).__name__}"
+    elif clients is not None and not (
+        isinstance(clients, Mapping) and all(isinstance(c, Mapping) for c in clients.values())
+    ):
+        key, text = "CLIENTS", "must be a dict of dicts, one per named client"
+    else:
+        return None
+    hint = "See the README: {'SERVER_URL': ..., 'REALM': ..., 'CLIENTS': {'name': {...}}}."
+    return Problem("E001", key, text, hint)
+
+
+def client_problems(name: str) -> list[Problem]:
+    """Everything wrong with client ``name``'s settings, in a stable order."""
+    shape = shape_problem()
+    if shape is not None:
+        return [shape]
+    raw = raw_client_settings(name)
+    unknown = [
+        Problem(
+            "W004",
+            key,
+            "is not a setting of keycloak_jwt_auth and is ignored",
+            f"Known keys: {', '.join(sorted(CLIENT_KEYS))} (and CLIENTS at the top level).",
+        )
+        for key in own_client_settings(name)
+        if key not in CLIENT_KEYS
+    ]
+    return [problem for check in RULES for problem in check(raw)] + unknown
+
+
+@rule
+def _required(raw: Mapping[str, Any]) -> Iterator[Problem]:
+    for key, (check_id, meaning) in REQUIRED.items():
+        if not raw[key]:
+            yield Problem(check_id, key, "is missing or empty", f"Set it to {meaning}.")
+
+
+@rule
+def _algorithm(raw: Mapping[str, Any]) -> Iterator[Problem]:
+    if raw["ALGORITHM"] not in ALGORITHMS:
+        yield Problem(
+            "E006",
+            "ALGORITHM",
+            f"is {raw['ALGORITHM']!r}, which Keycloak's client_secret_jwt does not use "
+            f"(one of {', '.join(ALGORITHMS)})",
+            f"Use one of {', '.join(ALGORITHMS)}, the same as the client's 'Signature "
+            "algorithm' in Keycloak.",
+        )
+
+
+def _url_problem(key: str, value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "is not a string"
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return f"is not an http(s) URL: {value!r}"
+    if key == "SERVER_URL" and "/realms/" in f"{value}/":
+        return f"includes '/realms/...': {value!r}"
+    return None
+
+
+@rule
+def _urls(raw: Mapping[str, Any]) -> Iterator[Problem]:
+    for key in ("SERVER_URL", "TOKEN_ENDPOINT"):
+        problem = _url_problem(key, raw[key]) if raw[key] else None
+        if problem:
+            yield Problem("E007", key, problem, URL_HINT)
+        elif isinstance(raw[key], str) and raw[key].lower().startswith("http://"):
+            text, hint = "uses http://: tokens travel unencrypted", "Use https:// in production."
+            yield Problem("W101", key, text, hint, deploy=True)
+
+
+@rule
+def _cache_alias(raw: Mapping[str, Any]) -> Iterator[Problem]:
+    if raw["CACHE_ALIAS"] not in settings.CACHES:
+        yield Problem(
+            "E008",
+            "CACHE_ALIAS",
+            f"is {raw['CACHE_ALIAS']!r}, which is not in CACHES",
+            f"Use one of {', '.join(map(repr, settings.CACHES))} or add it to CACHES.",
+        )
+
+
+def _is_number(value: Any, *, minimum: float, inclusive: bool) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return value >= minimum if inclusive else value > minimum
+
+
+def _invalid_numbers(raw: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    for key in ("ASSERTION_LIFETIME", "LOCK_TIMEOUT"):
+        if not _is_number(raw[key], minimum=0, inclusive=False):
+            yield key, f"must be a number of seconds above 0, not {raw[key]!r}"
+    for key in ("REFRESH_MARGIN", "RETRIES"):
+        if not _is_number(raw[key], minimum=0, inclusive=True):
+            yield key, f"must be a number of at least 0, not {raw[key]!r}"
+    timeout = raw["TIMEOUT"]
+    pair = isinstance(timeout, (tuple, list))
+    parts = timeout if pair else (timeout,)
+    if timeout is not None and not (
+        len(parts) == (2 if pair else 1)
+        and all(_is_number(p, minimum=0, inclusive=False) for p in parts)
+    ):
+        yield (
+            "TIMEOUT",
+            f"must be seconds above 0, or a (connect, read) pair of them, not {timeout!r}",
+        )
+
+
+@rule
+def _numbers(raw: Mapping[str, Any]) -> Iterator[Problem]:
+    for key, text in _invalid_numbers(raw):
+        yield Problem("E009", key, text, NUMBERS_HINT)
+
+
+@rule
+def _secret_length(raw: Mapping[str, Any]) -> Iterator[Problem]:
+    secret, needed = raw["CLIENT_SECRET"], SECRET_BYTES.get(raw["ALGORITHM"])
+    if secret and needed and len(str(secret).encode()) < needed:
+        yield Problem(
+            "W001",
+            "CLIENT_SECRET",
+            f"is shorter than {needed} bytes, the minimum key size for {raw['ALGORITHM']} "
+            "(RFC 7518 section 3.2)",
+            "Regenerate the client secret in Keycloak (Credentials > Regenerate); its "
+            "generated secrets are long enough.",
+        )
+
+
+@rule
+def _tls_verification(raw: Mapping[str, Any]) -> Iterator[Problem]:
+    if raw["VERIFY"] is False:
+        yield Problem(
+            "W102",
+            "VERIFY",
+            "is False: Keycloak's TLS certificate is not verified",
+            "Remove VERIFY, or set it to the path of your CA bundle.",
+            deploy=True,
+        )
+
+
+# --- configs built from valid settings --------------------------------------------------------
 
 _configs: dict[str, ClientConfig] = {}
 
@@ -115,24 +331,15 @@ def get_client_config(name: str = DEFAULT_CLIENT) -> ClientConfig:
     """The validated config of client ``name``; raises ``ConfigurationError`` when unusable."""
     config = _configs.get(name)
     if config is None:
-        config = _configs[name] = build_client_config(name, raw_client_settings(name))
+        config = _configs[name] = build_client_config(name)
     return config
 
 
-def build_client_config(name: str, raw: Mapping[str, Any]) -> ClientConfig:
-    missing = [key for key in ("SERVER_URL", "REALM", "CLIENT_ID", "CLIENT_SECRET") if not raw[key]]
-    if missing:
-        raise ConfigurationError(
-            f"Keycloak client {name!r} is missing {', '.join(missing)} in {SETTING_NAME}; "
-            "run 'manage.py check' for details."
-        )
-    if raw["ALGORITHM"] not in ALGORITHMS:
-        raise ConfigurationError(
-            f"Keycloak client {name!r}: ALGORITHM must be one of {', '.join(ALGORITHMS)}."
-        )
-    invalid = invalid_numbers(raw)
-    if invalid:
-        raise ConfigurationError(f"Keycloak client {name!r}: {'; '.join(invalid)}.")
+def build_client_config(name: str) -> ClientConfig:
+    errors = [problem for problem in client_problems(name) if problem.is_error]
+    if errors:
+        raise ConfigurationError(f"Keycloak client {name!r} cannot be used: {summary(errors)}")
+    raw = raw_client_settings(name)
     server_url = str(raw["SERVER_URL"]).rstrip("/")
     realm = str(raw["REALM"])
     issuer = realm_issuer(server_url, realm)
@@ -157,6 +364,15 @@ def build_client_config(name: str, raw: Mapping[str, Any]) -> ClientConfig:
     )
 
 
+def summary(problems: list[Problem]) -> str:
+    """One line: keys that share a problem are named together ("REALM, CLIENT_ID: ...")."""
+    keys_by_text: dict[str, list[str]] = {}
+    for problem in problems:
+        keys_by_text.setdefault(problem.text, []).append(problem.key or SETTING_NAME)
+    parts = [f"{', '.join(keys)} {text}" for text, keys in keys_by_text.items()]
+    return "; ".join(parts) + ". Run 'manage.py check' for hints."
+
+
 def _timeout(value: Any) -> Timeout:
     """``None`` means the default (never "no timeout"); a [connect, read] list becomes the
     tuple requests expects."""
@@ -165,49 +381,7 @@ def _timeout(value: Any) -> Timeout:
     return (float(value[0]), float(value[1])) if isinstance(value, (list, tuple)) else value
 
 
-def _is_number(value: Any, *, minimum: float, inclusive: bool) -> bool:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    return value >= minimum if inclusive else value > minimum
-
-
-def invalid_numbers(raw: Mapping[str, Any]) -> list[str]:
-    """Describe each numeric setting whose value cannot work (empty when all are fine)."""
-    problems = []
-    for key in ("ASSERTION_LIFETIME", "LOCK_TIMEOUT"):
-        if not _is_number(raw[key], minimum=0, inclusive=False):
-            problems.append(f"{key} must be a number of seconds above 0, not {raw[key]!r}")
-    for key in ("REFRESH_MARGIN", "RETRIES"):
-        if not _is_number(raw[key], minimum=0, inclusive=True):
-            problems.append(f"{key} must be a number of at least 0, not {raw[key]!r}")
-    timeout = raw["TIMEOUT"]
-    pair = isinstance(timeout, (tuple, list))
-    parts = timeout if pair else (timeout,)
-    if timeout is not None and not (
-        len(parts) == (2 if pair else 1)
-        and all(_is_number(p, minimum=0, inclusive=False) for p in parts)
-    ):
-        problems.append(
-            f"TIMEOUT must be seconds above 0, or a (connect, read) pair of them, not {timeout!r}"
-        )
-    return problems
-
-
-def demo_views_allow_anonymous() -> bool:
-    return bool(getattr(settings, DEMO_SETTING_NAME, False))
-
-
-_reset_callbacks: list[Any] = [_configs.clear]
-
-
-def on_reset(callback: Any) -> Any:
-    """Register ``callback`` to run when the settings change (clears derived state)."""
-    _reset_callbacks.append(callback)
-    return callback
-
-
 @receiver(setting_changed)
-def _settings_changed(*, setting: str, **kwargs: Any) -> None:
-    if setting in (SETTING_NAME, "CACHES"):
-        for callback in _reset_callbacks:
-            callback()
+def _forget_configs(*, setting: str, **kwargs: Any) -> None:
+    if setting in CLIENT_SETTINGS:
+        _configs.clear()

@@ -110,33 +110,76 @@ class TokenEndpointUnavailableError(KeycloakUnavailableError, TokenEndpointError
 
 
 class AdminAPIError(KeycloakJWTAuthError):
-    """An Admin REST API call failed; carries the HTTP status, method, path and Keycloak's body."""
+    """An Admin REST API call failed; carries the HTTP status, method, path, Keycloak's body and
+    the ``realm-management`` role the call needs."""
+
+    by_status: ClassVar[dict[int, type[AdminAPIError]]] = {}
+    statuses: ClassVar[tuple[int, ...]] = ()
+    explanation: ClassVar[str] = ""  # what the status means here; may name the {role}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        AdminAPIError.by_status.update(dict.fromkeys(cls.statuses, cls))
 
     def __init__(
-        self, message: str, *, status: int | None, method: str, path: str, body: Any = None
+        self,
+        message: str,
+        *,
+        status: int | None,
+        method: str,
+        path: str,
+        body: Any = None,
+        required_role: str | None = None,
     ) -> None:
         super().__init__(f"{method} {path}: {message}")
         self.status = status
         self.method = method
         self.path = path
         self.body = body
+        self.required_role = required_role
+
+    @classmethod
+    def from_response(
+        cls, status: int, body: Any, *, method: str, path: str, role: str
+    ) -> AdminAPIError:
+        """The error for an answer with ``status`` (the subclass from the table, 5xx being
+        ``AdminUnavailableError``), its message naming Keycloak's own ``error``."""
+        error_class = AdminUnavailableError if status >= 500 else cls.by_status.get(status, cls)
+        detail = body.get("error") or body.get("errorMessage") if isinstance(body, dict) else None
+        message = f"HTTP {status}" + (f" ({detail})" if detail else "")
+        if error_class.explanation:
+            message += ": " + error_class.explanation.format(role=role)
+        return error_class(
+            message, status=status, method=method, path=path, body=body, required_role=role
+        )
 
 
 class AdminAuthenticationError(AdminAPIError):
     """401 even after renewing the token once."""
 
+    statuses = (401,)
+    explanation = "Keycloak refused the service-account token, even a fresh one"
+
 
 class AdminForbiddenError(AdminAPIError):
     """403: the service account lacks a ``realm-management`` role (named in ``required_role``)."""
 
-    def __init__(self, message: str, *, required_role: str, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.required_role = required_role
+    statuses = (403,)
+    explanation = (
+        "the service account needs the realm-management role '{role}' "
+        "(Keycloak: Clients > the client > Service accounts roles)"
+    )
+    required_role: str
 
 
 class AdminNotFoundError(AdminAPIError):
     """404: no such user, group, role... (or no such realm)."""
 
+    statuses = (404,)
+    explanation = "not found"
+
 
 class AdminUnavailableError(AdminAPIError, KeycloakUnavailableError):
     """The Admin API could not be reached, timed out, or answered 5xx."""
+
+    explanation = "Keycloak server error"

@@ -21,6 +21,7 @@ from .exceptions import (
     TokenEndpointUnavailableError,
 )
 from .tokens import AccessToken
+from .transport import exchange, json_body
 
 logger = logging.getLogger(__name__)
 
@@ -68,27 +69,25 @@ def post_assertion(
     """One POST of ``assertion``, no retry. Tests use it to replay an assertion on purpose."""
     url = config.token_endpoint
     started = time.time()
-    try:
-        response = session.post(
-            url,
-            data=token_request_form(config, assertion),
-            headers={"Accept": "application/json"},
-            timeout=config.timeout,
-            verify=config.verify,
-        )
-    except requests.Timeout as exc:
-        raise TokenEndpointUnavailableError(f"Token endpoint {url} timed out") from exc
-    except requests.RequestException as exc:
-        raise TokenEndpointUnavailableError(
-            f"Cannot reach the token endpoint {url}: {network_cause(exc)}"
-        ) from exc
+    response = exchange(
+        session,
+        "POST",
+        url,
+        config=config,
+        unavailable=lambda reason: TokenEndpointUnavailableError(
+            f"Cannot reach the token endpoint {url}: {reason}"
+        ),
+        data=token_request_form(config, assertion),
+        headers={"Accept": "application/json"},
+    )
     return parse_token_response(response, started=started)
 
 
 def parse_token_response(response: requests.Response, *, started: float) -> AccessToken:
     status = response.status_code
     content_type = response.headers.get("Content-Type", "")
-    data = _json_object(response)
+    body = json_body(response)
+    data = body if isinstance(body, dict) else None
     if data is not None and "error" in data and status < 500:
         raise OAuthError.from_response(
             str(data["error"]), _optional_str(data.get("error_description")), status=status
@@ -122,27 +121,6 @@ def parse_token_response(response: requests.Response, *, started: float) -> Acce
         scope=_optional_str(data.get("scope")),
         issued_at=started,
     )
-
-
-def network_cause(exc: BaseException) -> str:
-    """The innermost readable reason of a requests/urllib3 error, e.g. 'Connection refused'."""
-    reason: Any = exc
-    while True:
-        inner = getattr(reason, "reason", None) or (reason.args[0] if reason.args else None)
-        if not isinstance(inner, BaseException) or inner is reason:
-            break
-        reason = inner
-    text = str(reason)
-    # urllib3 prefixes '<urllib3.connection.HTTPConnection object at 0x...>: '.
-    return text.split(">: ", 1)[-1] if text.startswith("<") else text
-
-
-def _json_object(response: requests.Response) -> dict[str, Any] | None:
-    try:
-        data = response.json()
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _optional_str(value: Any) -> str | None:

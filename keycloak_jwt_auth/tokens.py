@@ -8,6 +8,8 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+import jwt
+
 
 @dataclasses.dataclass(frozen=True)
 class AccessToken:
@@ -37,6 +39,20 @@ class AccessToken:
     def authorization(self) -> str:
         """The ``Authorization`` header value."""
         return f"{self.token_type} {self.value}"
+
+    def unverified_claims(self) -> dict[str, Any]:
+        """The claims, decoded WITHOUT checking the signature: for showing, never for trusting.
+        Raises ``jwt.DecodeError`` when the token is not a JWT."""
+        claims: dict[str, Any] = jwt.decode(self.value, options={"verify_signature": False})
+        return claims
+
+    def status(self, *, from_cache: bool) -> dict[str, Any]:
+        """What may be shown of the token besides its value: when it expires, where it came from."""
+        return {
+            "expires_in": int(self.expires_in()),
+            "expires_at": self.expires_at_datetime.isoformat(),
+            "from_cache": from_cache,
+        }
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), separators=(",", ":"))

@@ -15,7 +15,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from .admin import KeycloakAdmin
+from .admin_api import KeycloakAdmin
 from .conf import DEFAULT_CLIENT, demo_views_allow_anonymous
 from .exceptions import AdminForbiddenError, KeycloakJWTAuthError, KeycloakUnavailableError
 from .manager import get_token_manager
@@ -50,16 +50,14 @@ def token_status(client: str = DEFAULT_CLIENT) -> dict[str, Any]:
     manager = get_token_manager(client)
     token, from_cache = manager.get_token_with_origin()
     try:
-        claims = jwt.decode(token.value, options={"verify_signature": False})
+        claims = token.unverified_claims()
     except jwt.DecodeError:
         claims = {}
     return {
         "client": client,
         "client_id": manager.config.client_id,
         "realm": manager.config.realm,
-        "expires_in": int(token.expires_in()),
-        "expires_at": token.expires_at_datetime.isoformat(),
-        "from_cache": from_cache,
+        **token.status(from_cache=from_cache),
         "claims": {name: claims[name] for name in SHOWN_CLAIMS if name in claims},
     }
 

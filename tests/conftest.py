@@ -9,17 +9,17 @@ import requests
 import responses
 from django.core.cache import caches
 from django.core.management import CommandError, call_command
+from django.core.signals import setting_changed
 
-from keycloak_jwt_auth import conf
+from keycloak_jwt_auth.conf import SETTING_NAME
 
 TOKEN_URL = "https://keycloak.test/realms/demo/protocol/openid-connect/token"
 ADMIN_URL = "https://keycloak.test/admin/realms/demo"
 
 
 def reset_app_state() -> None:
-    """What a settings change does: forget configs and managers."""
-    for callback in conf._reset_callbacks:
-        callback()
+    """What a settings change does: forget configs, managers and sessions."""
+    setting_changed.send(sender=None, setting=SETTING_NAME, value=None, enter=False)
 
 
 @pytest.fixture(autouse=True)
@@ -72,15 +72,14 @@ def token_calls(mocked: responses.RequestsMock) -> list[Any]:
 
 @pytest.fixture
 def sent_kwargs(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """The keyword arguments of the next ``Session.get``/``post``, which then fails to connect."""
+    """The keyword arguments of the next ``Session.request``, which then fails to connect."""
     seen: dict[str, Any] = {}
 
-    def capture(self: Any, url: str, **kwargs: Any) -> Any:
+    def capture(self: Any, method: str, url: str, **kwargs: Any) -> Any:
         seen.update(kwargs)
         raise requests.ConnectionError("stop here")
 
-    monkeypatch.setattr(requests.Session, "get", capture)
-    monkeypatch.setattr(requests.Session, "post", capture)
+    monkeypatch.setattr(requests.Session, "request", capture)
     return seen
 
 

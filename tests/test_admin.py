@@ -6,6 +6,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import responses
+from django.conf import settings
+from django.test import override_settings
 
 from keycloak_jwt_auth import (
     AdminAPIError,
@@ -16,19 +18,21 @@ from keycloak_jwt_auth import (
     KeycloakAdmin,
     KeycloakUnavailableError,
 )
-from keycloak_jwt_auth.admin import admin_session, realm_path
+from keycloak_jwt_auth.admin_api import admin_session, realm_path
 
 from .conftest import ADMIN_URL, token_body
 
 
 @pytest.fixture
 def admin_api(token_endpoint: Any) -> responses.RequestsMock:
-    return token_endpoint(token_body("admin-token"), token_body("second-token"))
+    mocked = token_endpoint(token_body("admin-token"), token_body("second-token"))
+    assert isinstance(mocked, responses.RequestsMock)
+    return mocked
 
 
 def last_call(mocked: responses.RequestsMock) -> tuple[str, dict[str, list[str]], str]:
     request = mocked.calls[-1].request
-    parts = urlsplit(request.url)
+    parts = urlsplit(str(request.url))
     return parts.path, parse_qs(parts.query), request.headers["Authorization"]
 
 
@@ -104,7 +108,7 @@ def test_iter_users_pages_until_a_short_page(admin_api: responses.RequestsMock) 
     for page in pages:
         admin_api.get(f"{ADMIN_URL}/users", json=page)
     assert [u["id"] for u in KeycloakAdmin().iter_users(page_size=2)] == ["0", "1", "2", "3", "4"]
-    firsts = [parse_qs(urlsplit(c.request.url).query)["first"] for c in admin_api.calls[1:]]
+    firsts = [parse_qs(urlsplit(str(c.request.url)).query)["first"] for c in admin_api.calls[1:]]
     assert firsts == [["0"], ["2"], ["4"]]
 
 
@@ -146,7 +150,7 @@ def test_401_twice_is_an_authentication_error(admin_api: responses.RequestsMock)
     authorizations = [
         c.request.headers.get("Authorization")
         for c in admin_api.calls
-        if "/admin/" in c.request.url
+        if "/admin/" in str(c.request.url)
     ]
     assert authorizations == ["Bearer admin-token", "Bearer second-token"]
 
@@ -194,3 +198,29 @@ def test_timeouts_and_verify_are_passed(sent_kwargs: dict[str, Any]) -> None:
     with pytest.raises(AdminUnavailableError):
         KeycloakAdmin().users()
     assert (sent_kwargs["timeout"], sent_kwargs["verify"]) == ((5.0, 10.0), True)
+
+
+@pytest.mark.parametrize(
+    ("call", "path", "answer", "expected"),
+    [
+        (lambda a: a.users(), "/users", {"id": "1"}, "a JSON list"),
+        (lambda a: a.user("1"), "/users/1", [{"id": "1"}], "a JSON dict"),
+        (lambda a: a.users_count(), "/users/count", {"count": 3}, "a JSON int"),
+    ],
+)
+def test_json_of_the_wrong_kind_is_an_error(
+    admin_api: responses.RequestsMock, call: Any, path: str, answer: Any, expected: str
+) -> None:
+    admin_api.get(f"{ADMIN_URL}{path}", json=answer)
+    with pytest.raises(AdminAPIError, match=f"where {expected} was expected") as info:
+        call(KeycloakAdmin())
+    assert info.value.status == 200 and info.value.body == answer
+
+
+def test_a_settings_change_replaces_the_pooled_sessions() -> None:
+    before = admin_session("default")
+    with override_settings(KEYCLOAK_JWT_AUTH={**settings.KEYCLOAK_JWT_AUTH, "REALM": "other"}):
+        during = admin_session("default")
+        assert KeycloakAdmin().config.realm == "other"
+    assert during is not before
+    assert admin_session("default") is not during

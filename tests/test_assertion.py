@@ -9,7 +9,11 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from keycloak_jwt_auth.assertion import build_client_assertion
+from keycloak_jwt_auth.assertion import (
+    ClientSecretJwt,
+    build_client_assertion,
+    client_authentication,
+)
 from keycloak_jwt_auth.conf import get_client_config
 
 SECRETS = {
@@ -87,3 +91,10 @@ def test_secret_is_not_in_the_assertion() -> None:
     )
     assert settings.TEST_SECRET.encode() not in decoded
     assert settings.TEST_SECRET not in assertion
+
+
+def test_client_authentication_never_shows_the_secret() -> None:
+    method = client_authentication(get_client_config())
+    assert isinstance(method, ClientSecretJwt)
+    assert settings.TEST_SECRET not in repr(method)
+    assert repr(method) == "ClientSecretJwt(algorithm='HS256', secret='********')"

@@ -12,7 +12,7 @@ from .conftest import token_body, token_calls
 API = "https://api.test/resource"
 
 
-def auth_headers(mocked: responses.RequestsMock) -> list[str]:
+def auth_headers(mocked: responses.RequestsMock) -> list[str | None]:
     return [c.request.headers.get("Authorization") for c in mocked.calls if c.request.url == API]
 
 

@@ -24,7 +24,7 @@ def ids(*, deploy: bool = False, **overrides: Any) -> list[str]:
     overrides.setdefault("CACHES", SHARED)
     with override_settings(**overrides):
         messages = run_checks(include_deployment_checks=deploy, tags=["keycloak_jwt_auth"])
-    return sorted(m.id for m in messages)
+    return sorted(str(m.id) for m in messages)
 
 
 def test_a_good_configuration_is_clean() -> None:
@@ -69,7 +69,10 @@ def test_named_clients_are_checked_too() -> None:
     clients = {"reports": {"CLIENT_ID": "", "ALGORITHM": "HS999"}}
     with override_settings(KEYCLOAK_JWT_AUTH={**BASE, "CLIENTS": clients}, CACHES=SHARED):
         messages = run_checks(tags=["keycloak_jwt_auth"])
-    assert sorted(m.id for m in messages) == ["keycloak_jwt_auth.E004", "keycloak_jwt_auth.E006"]
+    assert sorted(str(m.id) for m in messages) == [
+        "keycloak_jwt_auth.E004",
+        "keycloak_jwt_auth.E006",
+    ]
     assert all("['CLIENTS']['reports']" in m.msg for m in messages)
 
 
@@ -110,7 +113,8 @@ def test_registered_and_reported_by_the_check_command() -> None:
 
 
 def test_check_ids_are_unique_per_message() -> None:
-    source = (Path(__file__).parents[1] / "keycloak_jwt_auth" / "checks.py").read_text()
-    found = re.findall(r'"(E\d{3})"|TAG\}\.([EW]\d{3})', source)
+    package = Path(__file__).parents[1] / "keycloak_jwt_auth"
+    source = "".join((package / name).read_text() for name in ("conf.py", "checks.py"))
+    found = re.findall(r'"([EW]\d{3})"|TAG\}\.([EW]\d{3})', source)
     codes = [a or b for a, b in found]
     assert len(codes) == len(set(codes)), codes

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.conf import settings
+from django.core.checks import ERROR, run_checks
 from django.test import override_settings
 
 from keycloak_jwt_auth.conf import get_client_config
@@ -118,3 +121,44 @@ def test_repr_masks_the_secret() -> None:
     assert settings.TEST_SECRET not in repr(config)
     assert settings.TEST_SECRET not in str(config)
     assert "********" in repr(config)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"SERVER_URL": "keycloak.test"},
+        {"SERVER_URL": "https://kc.test/realms/demo"},
+        {"TOKEN_ENDPOINT": "ftp://kc.test/token"},
+        {"CACHE_ALIAS": "nope"},
+        {"ALGORITHM": "none"},
+        {"RETRIES": -1},
+        {"LOCK_TIMEOUT": True},
+        {"TIMEOUT": (1, 2, 3)},
+        {"CLIENT_SECRET": "short"},  # a warning: still usable
+        {"SERVER_URLS": "typo"},  # a warning: still usable
+        {"VERIFY": False},  # a deploy warning: still usable
+    ],
+)
+def test_runtime_accepts_exactly_what_the_checks_accept(change: dict[str, Any]) -> None:
+    with override_settings(KEYCLOAK_JWT_AUTH={**BASE, **change}):
+        messages = run_checks(include_deployment_checks=True, tags=["keycloak_jwt_auth"])
+        errors = [m for m in messages if m.level >= ERROR]
+        try:
+            get_client_config()
+        except ConfigurationError as exc:
+            refused: str | None = str(exc)
+        else:
+            refused = None
+    assert (refused is None) == (not errors), (refused, errors)
+    for error in errors:  # the run-time message names each key the checks name
+        key = str(error.msg).split("['")[-1].split("']")[0]
+        assert refused is not None and key in refused
+
+
+def test_wrong_shape_is_refused_at_run_time_too() -> None:
+    with (
+        override_settings(KEYCLOAK_JWT_AUTH=["not", "a", "dict"]),
+        pytest.raises(ConfigurationError, match="must be a dict, not list"),
+    ):
+        get_client_config()

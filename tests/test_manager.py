@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 import responses
 from django.conf import settings
 from django.core.cache import cache, caches
@@ -15,7 +16,8 @@ from django.test import override_settings
 
 from keycloak_jwt_auth import get_access_token, get_token_manager
 from keycloak_jwt_auth.exceptions import InvalidClientError, TokenEndpointUnavailableError
-from keycloak_jwt_auth.manager import TokenManager, refresh_at, token_cache_key
+from keycloak_jwt_auth.manager import TokenManager, refresh_at
+from keycloak_jwt_auth.store import token_cache_key
 from keycloak_jwt_auth.tokens import AccessToken
 
 from . import caches as test_caches
@@ -119,7 +121,9 @@ def test_short_lived_token_is_not_renewed_on_every_call(token_endpoint: Any, clo
     for _ in range(100):
         assert get_access_token() == "short"
     assert len(token_calls(mocked)) == 1
-    assert refresh_at(get_token_manager().peek(), 30) == pytest.approx(clock.now - 5.5 + 6, abs=0.1)
+    held = get_token_manager().peek()
+    assert held is not None
+    assert refresh_at(held, 30) == pytest.approx(clock.now - 5.5 + 6, abs=0.1)
 
 
 def test_expired_token_is_replaced(token_endpoint: Any, clock: Clock) -> None:
@@ -213,7 +217,9 @@ def test_cold_failure_reaches_every_waiting_thread(mocked: responses.RequestsMoc
         t.join(10)
     assert len(errors) == 8
     assert len(token_calls(mocked)) == 1
-    assert caches["default"].get(get_token_manager().lock_key) is None  # released for the next try
+    assert (
+        caches["default"].get(get_token_manager().store.lock_key) is None
+    )  # released for the next try
 
 
 def test_valid_token_is_served_while_one_renewal_runs(
@@ -233,7 +239,8 @@ def test_valid_token_is_served_while_one_renewal_runs(
     mocked.remove(responses.POST, TOKEN_URL)
     mocked.add_callback(responses.POST, TOKEN_URL, callback=blocked_renewal)
     clock.now += 290  # inside the margin
-    served, started = [], time.monotonic()
+    served: list[str] = []
+    started = time.monotonic()
     threads = [
         threading.Thread(target=lambda: served.extend(get_access_token() for _ in range(50)))
         for _ in range(8)
@@ -283,7 +290,7 @@ def test_failed_renewal_keeps_the_valid_token_and_backs_off(
 
 
 def test_no_token_and_keycloak_down_raises_unavailable(mocked: responses.RequestsMock) -> None:
-    mocked.post(TOKEN_URL, body=responses.ConnectionError("refused"))
+    mocked.post(TOKEN_URL, body=requests.ConnectionError("refused"))
     with pytest.raises(TokenEndpointUnavailableError):
         get_access_token()
 
@@ -292,12 +299,12 @@ def test_loser_of_the_shared_lock_takes_the_winners_token(token_endpoint: Any) -
     mocked = token_endpoint(token_body("mine"))
     winner = other_process()
     winner_token = AccessToken(value="winners", expires_at=time.time() + 300)
-    assert caches["default"].add(winner.lock_key, "another-process", 10)
+    assert caches["default"].add(winner.store.lock_key, "another-process", 10)
 
     def winner_stores() -> None:
         time.sleep(0.3)
-        caches["default"].set(winner.cache_key, winner_token.to_json(), 300)
-        caches["default"].delete(winner.lock_key)  # a winner releases its lock when done
+        caches["default"].set(winner.store.key, winner_token.to_json(), 300)
+        caches["default"].delete(winner.store.lock_key)  # a winner releases its lock when done
 
     threading.Thread(target=winner_stores).start()
     assert get_access_token() == "winners"
@@ -308,7 +315,7 @@ def test_dead_lock_holder_is_outwaited(token_endpoint: Any) -> None:
     mocked = token_endpoint(token_body("mine"))
     with override_settings(KEYCLOAK_JWT_AUTH={**BASE, "LOCK_TIMEOUT": 1}):
         manager = get_token_manager()
-        caches["default"].add(manager.lock_key, "killed-process", 1)  # never released
+        caches["default"].add(manager.store.lock_key, "killed-process", 1)  # never released
         started = time.monotonic()
         assert get_access_token() == "mine"
     assert 0.5 < time.monotonic() - started < 3
@@ -344,15 +351,18 @@ def test_failed_cache_is_left_alone_for_a_while(
     token_endpoint(token_body("t"))
     manager = get_token_manager()
     tries: list[str] = []
-    monkeypatch.setattr(
-        test_caches.BrokenCache, "get", lambda *a, **k: tries.append("get") or 1 / 0
-    )
+
+    def failing_get(*args: Any, **kwargs: Any) -> Any:
+        tries.append("get")
+        raise ZeroDivisionError
+
+    monkeypatch.setattr(test_caches.BrokenCache, "get", failing_get)
     with override_settings(CACHES={"default": {"BACKEND": "tests.caches.BrokenCache"}}):
         for _ in range(50):
             manager.peek()
         assert tries == ["get"]  # once, then not again within CACHE_RETRY_INTERVAL
-        monkeypatch.setattr("keycloak_jwt_auth.manager.CACHE_RETRY_INTERVAL", 0.0)
-        manager._cache_retry_at = 0.0
+        monkeypatch.setattr("keycloak_jwt_auth.store.CACHE_RETRY_INTERVAL", 0.0)
+        manager.store._retry_at = 0.0
         manager.peek()
         assert tries == ["get", "get"]
     with caplog.at_level(logging.WARNING, logger="keycloak_jwt_auth"):

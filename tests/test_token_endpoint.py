@@ -21,7 +21,8 @@ from keycloak_jwt_auth.exceptions import (
     TokenEndpointUnavailableError,
     UnauthorizedClientError,
 )
-from keycloak_jwt_auth.token_endpoint import network_cause, request_token
+from keycloak_jwt_auth.token_endpoint import request_token
+from keycloak_jwt_auth.transport import network_cause
 
 from .conftest import TOKEN_URL, token_body
 
@@ -93,7 +94,11 @@ def test_scope_is_sent_when_configured(token_endpoint: Any) -> None:
     ],
 )
 def test_oauth_errors_are_typed(
-    token_endpoint: Any, status: int, error: str, description: str | None, exception: type
+    token_endpoint: Any,
+    status: int,
+    error: str,
+    description: str | None,
+    exception: type[OAuthError],
 ) -> None:
     body = (
         {"error": error}

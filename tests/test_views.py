@@ -42,6 +42,7 @@ def keycloak(token_endpoint: Any) -> responses.RequestsMock:
     mocked = token_endpoint(token_body(ACCESS_TOKEN))
     mocked.get(f"{ADMIN_URL}/users", json=USERS)
     mocked.get(f"{ADMIN_URL}/users/count", json=25)
+    assert isinstance(mocked, responses.RequestsMock)
     return mocked
 
 
@@ -65,8 +66,9 @@ def test_index_shows_token_status_and_users(
     assert 'id="next" href="?search=user&amp;first=20&amp;max=10"' in html
     assert ACCESS_TOKEN not in html
     assert "<link" not in html and "<script" not in html  # works offline
-    users_call = next(c for c in keycloak.calls if c.request.url.startswith(f"{ADMIN_URL}/users?"))
-    assert "search=user" in users_call.request.url and "first=10" in users_call.request.url
+    urls = [str(c.request.url) for c in keycloak.calls]
+    users_url = next(url for url in urls if url.startswith(f"{ADMIN_URL}/users?"))
+    assert "search=user" in users_url and "first=10" in users_url
 
 
 def test_last_page_has_no_next(keycloak: responses.RequestsMock, staff: Client) -> None:

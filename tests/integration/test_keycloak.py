@@ -54,7 +54,8 @@ def test_second_call_is_served_from_the_cache(real_keycloak: str) -> None:
     first = get_access_token()
     assert get_access_token() == first
     assert manager.fetch_count == 1
-    manager._memo = None  # as another process would: only the shared cache holds it
+    # As another process would be: only the shared cache holds the token.
+    manager._serving = manager.store.memo = None
     assert get_access_token() == first
     assert manager.fetch_count == 1
 
@@ -145,7 +146,7 @@ def test_revoked_token_recovers_through_one_401_retry(real_keycloak: str) -> Non
     get_access_token()
     manager.invalidate()
     garbage = AccessToken(value="garbage.not.a-token", expires_at=time.time() + 300)
-    cache.set(manager.cache_key, garbage.to_json(), 300)
+    cache.set(manager.store.key, garbage.to_json(), 300)
     assert get_access_token() == "garbage.not.a-token"  # what a revoked token looks like
     response = requests.get(
         f"{real_keycloak}/admin/realms/demo/users/count", auth=ServiceAccountAuth(), timeout=10

@@ -55,7 +55,7 @@ class Command(BaseCommand):
 
         if decode:
             try:
-                claims = jwt.decode(token.value, options={"verify_signature": False})
+                claims = token.unverified_claims()
             except jwt.DecodeError as exc:
                 raise CommandError(f"The access token is not a JWT: {exc}") from exc
             self.stderr.write("Claims decoded without verifying the signature.")
@@ -66,9 +66,7 @@ class Command(BaseCommand):
                     {
                         "access_token": token.value,
                         "token_type": token.token_type,
-                        "expires_in": int(token.expires_in()),
-                        "expires_at": token.expires_at_datetime.isoformat(),
-                        "from_cache": from_cache,
+                        **token.status(from_cache=from_cache),
                         "scope": token.scope,
                     }
                 )

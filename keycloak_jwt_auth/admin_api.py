@@ -5,21 +5,19 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar, cast, get_origin, is_typeddict
 from urllib.parse import quote
 
 import requests
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from .auth import ServiceAccountAuth
-from .conf import DEFAULT_CLIENT, ClientConfig, get_client_config, on_reset
-from .exceptions import (
-    AdminAPIError,
-    AdminAuthenticationError,
-    AdminForbiddenError,
-    AdminNotFoundError,
-    AdminUnavailableError,
-)
-from .token_endpoint import network_cause
+from .conf import CLIENT_SETTINGS, DEFAULT_CLIENT, ClientConfig, get_client_config
+from .exceptions import AdminAPIError, AdminUnavailableError
+from .transport import exchange, json_body
+
+J = TypeVar("J")
 
 
 class UserRepresentation(TypedDict, total=False):
@@ -74,14 +72,13 @@ _sessions: dict[tuple[str, int], requests.Session] = {}
 _sessions_lock = threading.Lock()
 
 
-def _drop_sessions() -> None:
-    with _sessions_lock:
-        for session in _sessions.values():
-            session.close()
-        _sessions.clear()
-
-
-on_reset(_drop_sessions)
+@receiver(setting_changed)
+def _drop_sessions(*, setting: str, **kwargs: object) -> None:
+    if setting in CLIENT_SETTINGS:
+        with _sessions_lock:
+            for session in _sessions.values():
+                session.close()
+            _sessions.clear()
 
 
 def admin_session(client: str) -> requests.Session:
@@ -135,19 +132,14 @@ class KeycloakAdmin:
         params = _params(
             search=search or None, first=first, max=max, briefRepresentation=brief, **filters
         )
-        return self._get(realm_path("users"), params, role="view-users")  # type: ignore[no-any-return]
+        return self._get(list[UserRepresentation], realm_path("users"), params, role="view-users")
 
     def users_count(self, *, search: str | None = None, **filters: Any) -> int:
-        return int(
-            self._get(
-                realm_path("users", "count"),
-                _params(search=search or None, **filters),
-                role="view-users",
-            )
-        )
+        params = _params(search=search or None, **filters)
+        return self._get(int, realm_path("users", "count"), params, role="view-users")
 
     def user(self, user_id: str) -> UserRepresentation:
-        return self._get(realm_path("users", user_id), role="view-users")  # type: ignore[no-any-return]
+        return self._get(UserRepresentation, realm_path("users", user_id), role="view-users")
 
     def iter_users(
         self, *, search: str | None = None, page_size: int = 100, brief: bool = True
@@ -167,23 +159,28 @@ class KeycloakAdmin:
         self, *, search: str | None = None, first: int = 0, max: int = 100
     ) -> list[GroupRepresentation]:
         params = _params(search=search or None, first=first, max=max)
-        return self._get(realm_path("groups"), params, role="query-groups")  # type: ignore[no-any-return]
+        return self._get(
+            list[GroupRepresentation], realm_path("groups"), params, role="query-groups"
+        )
 
     def group_members(
         self, group_id: str, *, first: int = 0, max: int = 100
     ) -> list[UserRepresentation]:
         path = realm_path("groups", group_id, "members")
-        return self._get(path, _params(first=first, max=max), role="view-users")  # type: ignore[no-any-return]
+        params = _params(first=first, max=max)
+        return self._get(list[UserRepresentation], path, params, role="view-users")
 
     def realm_roles(self, *, search: str | None = None) -> list[RoleRepresentation]:
-        return self._get(realm_path("roles"), _params(search=search or None), role="view-realm")  # type: ignore[no-any-return]
+        params = _params(search=search or None)
+        return self._get(list[RoleRepresentation], realm_path("roles"), params, role="view-realm")
 
     def clients(self, *, client_id: str | None = None) -> list[ClientRepresentation]:
         params = _params(clientId=client_id)
-        return self._get(realm_path("clients"), params, role="view-clients")  # type: ignore[no-any-return]
+        path = realm_path("clients")
+        return self._get(list[ClientRepresentation], path, params, role="view-clients")
 
     def realm(self) -> dict[str, Any]:
-        return self._get("", role="view-realm")  # type: ignore[no-any-return]
+        return self._get(dict[str, Any], "", role="view-realm")
 
     def get(self, path: str, **params: Any) -> Any:
         """GET any path below the realm, e.g. ``get("users/profile")``. ``path`` is sent as
@@ -192,58 +189,42 @@ class KeycloakAdmin:
         if "/../" in f"{path}/" or "/./" in f"{path}/":
             raise ValueError(f"Refusing a path that leaves the realm: {path!r}")
         resource = path.strip("/").split("/", 1)[0]
-        return self._get(
-            path, _params(**params), role=ROLES_BY_RESOURCE.get(resource, "view-realm")
-        )
+        role = ROLES_BY_RESOURCE.get(resource, "view-realm")
+        return self._get(object, path, _params(**params), role=role)
 
-    # --- transport -----------------------------------------------------------------------
+    # --- one call -------------------------------------------------------------------------
 
-    def _get(self, path: str, params: dict[str, Any] | None = None, *, role: str) -> Any:
-        url = f"{self.config.admin_url}{path}"
+    def _get(
+        self, shape: type[J], path: str, params: dict[str, Any] | None = None, *, role: str
+    ) -> J:
+        """GET ``path`` below the realm; the JSON answer must have ``shape`` (checked at its
+        top level: a list, an object, a number)."""
         shown = f"/admin/realms/{self.config.realm}{path}"
-        try:
-            response = self.session.get(
-                url, params=params, timeout=self.config.timeout, verify=self.config.verify
-            )
-        except requests.Timeout as exc:
-            raise AdminUnavailableError("timed out", status=None, method="GET", path=shown) from exc
-        except requests.RequestException as exc:
-            raise AdminUnavailableError(
-                f"cannot reach Keycloak: {network_cause(exc)}",
-                status=None,
-                method="GET",
-                path=shown,
-            ) from exc
-        return self._result(response, method="GET", path=shown, role=role)
-
-    @staticmethod
-    def _result(response: requests.Response, *, method: str, path: str, role: str) -> Any:
-        status = response.status_code
-        try:
-            body: Any = response.json()
-        except ValueError:
+        context: dict[str, Any] = {"method": "GET", "path": shown}
+        response = exchange(
+            self.session,
+            "GET",
+            f"{self.config.admin_url}{path}",
+            config=self.config,
+            unavailable=lambda reason: AdminUnavailableError(
+                f"cannot reach Keycloak: {reason}", status=None, required_role=role, **context
+            ),
+            params=params,
+        )
+        status, body = response.status_code, json_body(response)
+        if body is None:
             body = response.text[:500]
-        context: dict[str, Any] = {"status": status, "method": method, "path": path, "body": body}
-        if status < 300 and not isinstance(body, str):
-            return body
-        if status < 300:
-            raise AdminAPIError("Keycloak answered a body that is not JSON", **context)
-        detail = body.get("error") or body.get("errorMessage") if isinstance(body, dict) else None
-        suffix = f" ({detail})" if detail else ""
-        if status == 401:
-            raise AdminAuthenticationError(
-                f"HTTP 401{suffix}: Keycloak refused the service-account token, even a fresh one",
+        if status >= 300:
+            raise AdminAPIError.from_response(status, body, role=role, **context)
+        expected = get_origin(shape) or shape
+        if is_typeddict(expected):
+            expected = dict
+        if isinstance(body, str) or not isinstance(body, expected):
+            what = "a body that is not JSON" if isinstance(body, str) else type(body).__name__
+            raise AdminAPIError(
+                f"Keycloak answered {what} where a JSON {expected.__name__} was expected",
+                status=status,
+                body=body,
                 **context,
             )
-        if status == 403:
-            raise AdminForbiddenError(
-                f"HTTP 403{suffix}: the service account needs the realm-management role "
-                f"'{role}' (Keycloak: Clients > the client > Service accounts roles)",
-                required_role=role,
-                **context,
-            )
-        if status == 404:
-            raise AdminNotFoundError(f"HTTP 404{suffix}: not found", **context)
-        if status >= 500:
-            raise AdminUnavailableError(f"HTTP {status}{suffix}: Keycloak server error", **context)
-        raise AdminAPIError(f"HTTP {status}{suffix}", **context)
+        return cast(J, body)

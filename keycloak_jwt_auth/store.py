@@ -1,0 +1,132 @@
+"""The token store: where one client's token lives, and the lock that lets one worker fetch.
+
+Two places: this process's memory, and Django's cache, shared by every process and host that
+points at it. The store decides nothing about renewal. A failing cache degrades to memory with
+one warning (and is left alone for a while), never to an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.core.cache import caches
+
+from .conf import ClientConfig
+from .tokens import AccessToken
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+EXPIRY_LEEWAY = 1.0  # seconds before expires_at that a token stops being handed out
+CACHE_RETRY_INTERVAL = 5.0  # seconds a failed cache is left alone before it is tried again
+
+
+def token_cache_key(config: ClientConfig) -> str:
+    """One key per server, realm, client, scope and algorithm (hashed: memcached-safe)."""
+    parts = (
+        config.server_url,
+        config.realm,
+        config.client_id,
+        config.scope or "",
+        config.algorithm,
+    )
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
+    return f"keycloak_jwt_auth:v1:token:{digest}"
+
+
+def usable_until(token: AccessToken) -> float:
+    return token.expires_at - min(EXPIRY_LEEWAY, token.lifetime / 10)
+
+
+class TokenStore:
+    """One client's token in memory and in the shared cache, and its cross-process lock."""
+
+    def __init__(self, config: ClientConfig) -> None:
+        self.client_id = config.client_id
+        self.cache_alias = config.cache_alias
+        self.key = token_cache_key(config)
+        self.lock_key = f"{self.key}:lock"
+        self.lock_timeout = max(1, math.ceil(config.lock_timeout))
+        self.memo: AccessToken | None = None  # the newest token this process has seen
+        self._healthy = True
+        self._retry_at = 0.0  # monotonic time before which a failed cache is not tried
+
+    def __repr__(self) -> str:
+        return f"<TokenStore client_id={self.client_id!r} cache={self.cache_alias!r}>"
+
+    def read(self, now: float) -> AccessToken | None:
+        """The usable token that lasts longest, of the one in memory and the shared one."""
+        candidates = [self.memo, self.shared()]
+        usable = [t for t in candidates if t is not None and now < usable_until(t)]
+        best = max(usable, key=lambda t: t.expires_at, default=None)
+        if best is not None:
+            self.memo = best
+        return best
+
+    def shared(self) -> AccessToken | None:
+        raw = self._call(lambda cache: cache.get(self.key), None)
+        if raw is None:
+            return None
+        try:
+            return AccessToken.from_json(raw)
+        except (ValueError, KeyError, TypeError):
+            logger.warning("Ignoring an unreadable cached token for client %s", self.client_id)
+            return None
+
+    def write(self, token: AccessToken) -> None:
+        self.memo = token
+        timeout = max(1, math.ceil(token.expires_in()))  # explicit: None would mean forever
+        self._call(lambda cache: cache.set(self.key, token.to_json(), timeout), None)
+
+    def discard(self, rejected: str | None = None) -> None:
+        """Drop the token here and in the shared cache; with ``rejected``, only that value, so
+        a worker holding a stale token does not throw away a newer one fetched elsewhere."""
+        if self.memo is not None and rejected in (None, self.memo.value):
+            self.memo = None
+        shared = self.shared()
+        if shared is not None and rejected in (None, shared.value):
+            self._call(lambda cache: cache.delete(self.key), None)
+
+    def try_lock(self) -> str | None:
+        """An owner id when this worker may fetch, None while another worker holds the lock.
+        Without a working cache only this process's own lock remains, so the answer is yes."""
+        owner = uuid.uuid4().hex
+        added = self._call(lambda cache: cache.add(self.lock_key, owner, self.lock_timeout), True)
+        return owner if added else None
+
+    def release(self, owner: str | None) -> None:
+        # Compare, then delete: only the owner releases. (Not atomic; the lock's timeout
+        # covers the rare case of it expiring in between.)
+        if owner is not None and self._call(lambda c: c.get(self.lock_key), None) == owner:
+            self._call(lambda cache: cache.delete(self.lock_key), None)
+
+    def _call(self, operation: Callable[[Any], T], fallback: T) -> T:
+        # After a failure the cache is left alone for a while: with Redis down, callers must
+        # not each pay its connection timeout.
+        if not self._healthy and time.monotonic() < self._retry_at:
+            return fallback
+        try:
+            result = operation(caches[self.cache_alias])
+        except Exception as exc:  # any backend error: Redis down, timeouts, bad config...
+            self._retry_at = time.monotonic() + CACHE_RETRY_INTERVAL
+            if self._healthy:
+                self._healthy = False
+                logger.warning(
+                    "Cache %r failed (%s: %s); client %s falls back to in-process caching",
+                    self.cache_alias,
+                    type(exc).__name__,
+                    exc,
+                    self.client_id,
+                )
+            return fallback
+        if not self._healthy:
+            self._healthy = True
+            logger.warning("Cache %r works again; sharing tokens resumes", self.cache_alias)
+        return result
