@@ -13,18 +13,19 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.proxy import RecordingProxy
-
-from .peers import SERVER_URL, configure_django, python_keycloak_connection
-from .workers import ROOT, realm_secret
+from support.keycloak_events import token_events
+from support.peers import SERVER_URL, configure_django, python_keycloak_connection
+from support.proxy import RecordingProxy
+from support.realm import ROOT, realm_secret
+from support.worker import start_worker
 
 SHORT_CLIENT = "django-short-lived"  # 10 s tokens
 LONG_CLIENT = "django-service"  # 300 s tokens
@@ -75,38 +76,22 @@ def latency_summary(latencies_ns: list[int]) -> dict[str, float]:
     }
 
 
-def keycloak_token_events(client_id: str, since: float, until: float) -> list[dict[str, Any]]:
-    from keycloak_jwt_auth import KeycloakAdmin
-
-    events = KeycloakAdmin().get("events", client=client_id, type="CLIENT_LOGIN", max=1_000_000)
-    return [e for e in events if since * 1000 <= e["time"] <= until * 1000]
-
-
 def run_workers(
     peer: str, mode: str, processes: int, *, client: str, cache_url: str, **options: Any
 ) -> tuple[list[dict[str, Any]], float, float]:
     """Start ``processes`` workers; returns their reports and the [start, end] epoch window."""
-    env = {**os.environ, "KEYCLOAK_SERVER_URL": SERVER_URL, "PYTHONPATH": str(ROOT)}
     with tempfile.TemporaryDirectory() as folder:
         outs = [Path(folder) / f"{i}.json" for i in range(processes)]
-        args = [f"--{k.replace('_', '-')}={v}" for k, v in options.items()]
-        if cache_url:
-            args.append(f"--cache-url={cache_url}")
         window_start = time.time()
         workers = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "benchmarks.workers",
-                    peer,
-                    mode,
-                    f"--client={client}",
-                    f"--out={out}",
-                    *args,
-                ],
-                env=env,
-                cwd=ROOT,
+            start_worker(
+                peer,
+                mode,
+                out,
+                client=client,
+                cache_url=cache_url,
+                env={"KEYCLOAK_SERVER_URL": SERVER_URL},
+                **options,
             )
             for out in outs
         ]
@@ -151,8 +136,7 @@ def stampede(peer: str, cache_url: str, sizes: Sizes) -> dict[str, Any]:
         until=start_at + duration,
         interval=sizes.stampede_interval,
     )
-    time.sleep(1.0)  # let Keycloak write the last events
-    events = keycloak_token_events(SHORT_CLIENT, since, until + 0.5)
+    events = token_events(SHORT_CLIENT, since, until + 0.5)
     windows = max(duration / SHORT_LIFETIME, 1e-9)
     return {
         **merged(reports),
@@ -190,11 +174,10 @@ def expiry_boundary(peer: str, cache_url: str, sizes: Sizes) -> dict[str, Any]:
         until=start_at + duration,
         interval=sizes.boundary_interval,
     )
-    time.sleep(1.0)
     after_first = report["latencies_ns"][1:]  # the first call found no token: it had to wait
     return {
         **merged([report]),
-        "token_requests": len(keycloak_token_events(SHORT_CLIENT, since, until + 0.5)),
+        "token_requests": len(token_events(SHORT_CLIENT, since, until + 0.5)),
         "max_after_first_us": max(after_first) / 1000 if after_first else float("nan"),
     }
 
@@ -225,7 +208,8 @@ def admin_throughput(
         return PeerAdmin(connection=python_keycloak_connection(url, LONG_CLIENT, secret))
 
     direct_peer, proxied_peer = peer_admin(SERVER_URL), peer_admin(theirs.url)
-    contenders = [
+    Call = Callable[[], Any]
+    contenders: list[tuple[str, RecordingProxy, Call, Call]] = [
         (
             "keycloak_jwt_auth KeycloakAdmin.users",
             ours,

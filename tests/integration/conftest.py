@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.realm import realm_secrets
+from support.realm import realm_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYCLOAK_PORT = int(os.environ.get("KEYCLOAK_PORT", "8080"))

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from keycloak_jwt_auth import AdminForbiddenError, AdminNotFoundError, KeycloakAdmin
-from tests.realm import realm_users
+from support.realm import realm_users
 
 pytestmark = pytest.mark.keycloak
 
@@ -65,7 +65,8 @@ def test_role_less_client_gets_403_naming_the_role(real_keycloak: str) -> None:
 @pytest.mark.django_db
 def test_json_views_end_to_end(real_keycloak: str, settings: Any, client: Client) -> None:
     settings.KEYCLOAK_JWT_AUTH_DEMO_ALLOW_ANONYMOUS = True
-    page = client.get("/api/users/", {"search": "", "first": 25, "max": 10}).json()
+    query: dict[str, str | int] = {"search": "", "first": 25, "max": 10}
+    page = client.get("/api/users/", query).json()
     assert page["count"] == 30 and len(page["users"]) == 5
     token = client.get("/api/token/").json()
     assert token["claims"]["azp"] == "django-service"

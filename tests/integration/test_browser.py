@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.realm import realm_secrets
+from support.realm import realm_secrets
 
 from .conftest import ROOT
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.realm import realm_secrets
+from support.realm import realm_secrets
 
 from .conftest import ROOT
 

@@ -22,8 +22,8 @@ from keycloak_jwt_auth.assertion import build_client_assertion
 from keycloak_jwt_auth.exceptions import AdminForbiddenError, OAuthError
 from keycloak_jwt_auth.token_endpoint import post_assertion
 from keycloak_jwt_auth.tokens import AccessToken
-from tests.proxy import RecordingProxy
-from tests.realm import realm_secrets
+from support.proxy import RecordingProxy
+from support.realm import realm_secrets
 
 from .conftest import KEYCLOAK_PORT, client_settings
 

@@ -4,10 +4,8 @@ requests counted at the real Keycloak (its CLIENT_LOGIN events)."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +16,8 @@ from typing import Any
 import pytest
 import redis
 
-from keycloak_jwt_auth import KeycloakAdmin
+from support.keycloak_events import token_events
+from support.worker import start_worker
 
 from .conftest import ROOT, run_script
 
@@ -35,7 +34,7 @@ def shared(real_keycloak: str, redis_server: str) -> Iterator[str]:
     yield redis_server
 
 
-def start_worker(
+def start_app_worker(
     out: Path,
     cache_url: str,
     *,
@@ -44,24 +43,17 @@ def start_worker(
     until: float,
     app_settings: dict[str, Any] | None = None,
 ) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.workers",
-            "app",
-            "loop",
-            f"--client={CLIENT}",
-            f"--cache-url={cache_url}",
-            f"--threads={threads}",
-            f"--start-at={start_at}",
-            f"--until={until}",
-            "--interval=0.02",
-            f"--out={out}",
-            f"--app-settings={json.dumps(app_settings or {})}",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    return start_worker(
+        "app",
+        "loop",
+        out,
+        client=CLIENT,
+        cache_url=cache_url,
+        app_settings=app_settings,
+        threads=threads,
+        start_at=start_at,
+        until=until,
+        interval=0.02,
     )
 
 
@@ -69,12 +61,6 @@ def finish(workers: list[subprocess.Popen[bytes]], outs: list[Path]) -> list[dic
     for worker in workers:
         assert worker.wait(timeout=120) == 0
     return [json.loads(out.read_text()) for out in outs]
-
-
-def token_events(since: float, until: float) -> list[dict[str, Any]]:
-    time.sleep(1.0)  # Keycloak writes events as it answers; leave a moment for the last ones
-    events = KeycloakAdmin().get("events", client=CLIENT, type="CLIENT_LOGIN", max=100_000)
-    return [e for e in events if since * 1000 <= e["time"] <= until * 1000]
 
 
 def assert_clean(reports: list[dict[str, Any]]) -> None:
@@ -90,11 +76,11 @@ def test_4_processes_x_8_threads_fetch_one_token_per_lifetime(shared: str, tmp_p
     start_at = since + 3.0
     outs = [tmp_path / f"{i}.json" for i in range(4)]
     workers = [
-        start_worker(out, shared, threads=8, start_at=start_at, until=start_at + duration)
+        start_app_worker(out, shared, threads=8, start_at=start_at, until=start_at + duration)
         for out in outs
     ]
     reports = finish(workers, outs)
-    events = token_events(since, time.time())
+    events = token_events(CLIENT, since, time.time())
 
     assert_clean(reports)
     expected = 1 + int(duration // RENEWAL_PERIOD)
@@ -122,7 +108,7 @@ def test_lock_holder_killed_mid_renewal(shared: str, tmp_path: Path) -> None:
     threading.Thread(target=hole.serve_forever, daemon=True).start()
     store = redis.Redis.from_url(shared)
     try:
-        victim = start_worker(
+        victim = start_app_worker(
             tmp_path / "victim.json",
             shared,
             threads=1,
@@ -145,7 +131,7 @@ def test_lock_holder_killed_mid_renewal(shared: str, tmp_path: Path) -> None:
         since = time.time()
         outs = [tmp_path / f"{i}.json" for i in range(3)]
         workers = [
-            start_worker(
+            start_app_worker(
                 out,
                 shared,
                 threads=4,
@@ -156,7 +142,7 @@ def test_lock_holder_killed_mid_renewal(shared: str, tmp_path: Path) -> None:
             for out in outs
         ]
         reports = finish(workers, outs)
-        events = token_events(since, time.time())
+        events = token_events(CLIENT, since, time.time())
     finally:
         hole.shutdown()
 
@@ -171,7 +157,9 @@ def test_redis_stopped_mid_run_then_restarted(shared: str, tmp_path: Path) -> No
     since = time.time()
     start_at, until = since + 3, since + 3 + 40
     outs = [tmp_path / f"{i}.json" for i in range(3)]
-    workers = [start_worker(out, shared, threads=4, start_at=start_at, until=until) for out in outs]
+    workers = [
+        start_app_worker(out, shared, threads=4, start_at=start_at, until=until) for out in outs
+    ]
     try:
         time.sleep(start_at + 6 - time.time())
         run_script("redis.sh", "stop")
@@ -182,7 +170,7 @@ def test_redis_stopped_mid_run_then_restarted(shared: str, tmp_path: Path) -> No
         if subprocess.run([str(ROOT / "scripts" / "redis.sh"), "status"]).returncode != 0:
             run_script("redis.sh", "start")
     reports = finish(workers, outs)
-    events = token_events(since, time.time())
+    events = token_events(CLIENT, since, time.time())
 
     assert_clean(reports)  # no call failed, no expired token, while Redis was away
     for report in reports:

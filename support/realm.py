@@ -6,13 +6,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-REALM_FILE = Path(__file__).resolve().parents[1] / "keycloak" / "demo-realm.json"
+ROOT = Path(__file__).resolve().parents[1]
+REALM_FILE = ROOT / "keycloak" / "demo-realm.json"
 
 
 def realm_secrets() -> dict[str, str]:
     """The demo realm's throwaway client secrets, by client id."""
     realm = json.loads(REALM_FILE.read_text())
     return {client["clientId"]: client["secret"] for client in realm["clients"]}
+
+
+def realm_secret(client_id: str) -> str:
+    return realm_secrets()[client_id]
 
 
 def realm_users() -> list[dict[str, Any]]:

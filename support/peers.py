@@ -31,6 +31,7 @@ class Peer:
     name: str
     header: Callable[[], str]
     note: str = ""
+    fetches: Callable[[], int] | None = None  # token requests made so far (this app only)
 
 
 def assertion_by_hand(client_id: str, secret: str, issuer: str = ISSUER) -> str:
@@ -78,13 +79,16 @@ def configure_django(
 
 def this_app(cache_url: str, client_id: str, secret: str, **options: Any) -> Peer:
     configure_django(cache_url, client_id, secret, options.get("overrides"))
-    from keycloak_jwt_auth import get_access_token
+    from keycloak_jwt_auth import get_access_token, get_token_manager
 
     def header() -> str:
         return f"Bearer {get_access_token()}"  # the public API, as user code calls it
 
+    def fetches() -> int:
+        return get_token_manager().fetch_count
+
     kind = "redis" if cache_url.startswith("redis") else "locmem"
-    return Peer(f"keycloak_jwt_auth ({kind})", header)
+    return Peer(f"keycloak_jwt_auth ({kind})", header, fetches=fetches)
 
 
 def requests_oauth2client(cache_url: str, client_id: str, secret: str, **options: Any) -> Peer:
@@ -150,7 +154,8 @@ def python_keycloak_connection(server_url: str, client_id: str, secret: str) -> 
             *args, client_assertion_type=ASSERTION_TYPE, client_assertion=assertion, **kwargs
         )
 
-    openid.token = token_with_assertion
+    # python-keycloak has no hook for client assertions: wrap its token call on this instance.
+    openid.token = token_with_assertion  # type: ignore[method-assign]
     connection.get_token()
     return connection
 

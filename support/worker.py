@@ -1,4 +1,5 @@
-"""One benchmark worker process: builds one peer, then either
+"""One worker process, started by the benchmarks and the cross-process tests: builds one peer,
+then either
 
 - ``loop``: T threads call ``header()`` every ``--interval`` seconds from ``--start-at`` to
   ``--until`` (the stampede and expiry-boundary runs), or
@@ -15,6 +16,7 @@ import argparse
 import json
 import logging
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -23,15 +25,30 @@ from typing import Any
 
 import jwt
 
-from tests.realm import realm_secrets
-
 from .peers import PEERS, Peer
+from .realm import ROOT, realm_secret
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def realm_secret(client_id: str) -> str:
-    return realm_secrets()[client_id]
+def start_worker(
+    peer: str,
+    mode: str,
+    out: Path,
+    *,
+    client: str,
+    cache_url: str = "",
+    app_settings: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+    **options: Any,
+) -> subprocess.Popen[bytes]:
+    """Start this module as a process; ``options`` become ``--name=value`` arguments."""
+    args = [f"--{name.replace('_', '-')}={value}" for name, value in options.items()]
+    if cache_url:
+        args.append(f"--cache-url={cache_url}")
+    if app_settings:
+        args.append(f"--app-settings={json.dumps(app_settings)}")
+    command = [sys.executable, "-m", __name__, peer, mode, f"--client={client}", f"--out={out}"]
+    environment = {**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([*command, *args], cwd=ROOT, env=environment)
 
 
 class Observer:
@@ -99,7 +116,7 @@ def run_loop(peer: Peer, args: argparse.Namespace) -> dict[str, Any]:
         thread.start()
     for thread in threads:
         thread.join()
-    return observer.report(**app_counters())
+    return observer.report(**app_counters(peer))
 
 
 def run_hot(peer: Peer, args: argparse.Namespace) -> dict[str, Any]:
@@ -110,7 +127,7 @@ def run_hot(peer: Peer, args: argparse.Namespace) -> dict[str, Any]:
         started = timer()
         header = peer.header()
         observer.see(header, started, timer())
-    return observer.report(floor_ns=cache_floor(args.calls), **app_counters())
+    return observer.report(floor_ns=cache_floor(args.calls), **app_counters(peer))
 
 
 def cache_floor(calls: int) -> list[int] | None:
@@ -146,13 +163,11 @@ class CacheEvents(logging.Handler):
 cache_events = CacheEvents()
 
 
-def app_counters() -> dict[str, Any]:
-    if "keycloak_jwt_auth.manager" not in sys.modules:
+def app_counters(peer: Peer) -> dict[str, Any]:
+    if peer.fetches is None:
         return {}
-    from keycloak_jwt_auth.manager import _managers
-
     return {
-        "app_fetches": sum(m.fetch_count for m in _managers.values()),
+        "app_fetches": peer.fetches(),
         "cache_fallbacks": cache_events.fallbacks,
         "cache_recoveries": cache_events.recoveries,
     }
