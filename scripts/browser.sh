@@ -4,17 +4,13 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CHROMIUM="${CHROMIUM_PATH:-/usr/bin/chromium}"
+NAME=browser.sh
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 case "${1:-}" in
   install)
-    [ -x "$CHROMIUM" ] && exit 0
-    if [ "$(id -u)" -ne 0 ]; then
-      echo "browser.sh: $CHROMIUM is missing: install Debian's chromium (sudo apt-get install chromium)" >&2
-      exit 1
-    fi
-    echo "browser.sh: installing Debian's chromium with apt-get (log: $ROOT/.browser-apt.log)" >&2
-    { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } \
-      >"$ROOT/.browser-apt.log" 2>&1 || { tail -n 20 "$ROOT/.browser-apt.log" >&2; exit 1; }
+    [ -x "$CHROMIUM" ] || ensure_command chromium chromium "$ROOT/.browser-apt.log"
     ;;
   *) echo "usage: $0 install" >&2; exit 2 ;;
 esac

@@ -7,6 +7,7 @@ cd "$ROOT"
 
 scripts/setup.sh
 export DJANGO_SETTINGS_MODULE=demo_project.settings
+# shellcheck disable=SC2016  # the single-quoted script is expanded by the inner bash
 SERVICES=keycloak exec scripts/with-services.sh bash -c '
   set -euo pipefail
   .venv/bin/python manage.py migrate --verbosity 0

