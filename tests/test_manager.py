@@ -389,3 +389,70 @@ def test_logs_never_hold_secret_assertion_or_token(
 def test_manager_repr_has_no_secret() -> None:
     assert settings.TEST_SECRET not in repr(get_token_manager())
     assert "token-1" not in repr(AccessToken(value="token-1", expires_at=0))
+
+
+def test_renewal_takes_a_token_stored_while_it_took_the_lock(
+    token_endpoint: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mocked = token_endpoint(token_body("old"), token_body("unwanted"))
+    get_access_token()
+    manager = get_token_manager()
+    clock.now += 290  # inside the margin: this caller will try to renew
+    theirs = AccessToken(value="theirs", expires_at=clock.now + 300)
+    take_lock = manager.store.try_lock
+
+    def other_worker_finishes_first() -> str | None:
+        # Between our look and our lock, another worker stored its token and released the lock.
+        caches["default"].set(manager.store.key, theirs.to_json(), 300)
+        return take_lock()
+
+    monkeypatch.setattr(manager.store, "try_lock", other_worker_finishes_first)
+    assert get_access_token() == "old"
+    wait_for_renewal()
+    assert get_access_token() == "theirs"
+    assert len(token_calls(mocked)) == 1
+    assert caches["default"].get(manager.store.lock_key) is None  # ours, released at once
+
+
+def test_a_stuck_leader_does_not_hang_its_followers(
+    mocked: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked, release = threading.Event(), threading.Event()
+    answers = iter(["leader's", "follower's"])
+
+    def token_request(request: Any) -> tuple[int, dict[str, str], str]:
+        value = next(answers)
+        if value == "leader's":
+            asked.set()
+            release.wait(10)  # the leader's request hangs
+        return 200, {}, json.dumps(token_body(value))
+
+    mocked.add_callback(responses.POST, TOKEN_URL, callback=token_request)
+    with override_settings(KEYCLOAK_JWT_AUTH={**BASE, "LOCK_TIMEOUT": 1}):
+        manager = get_token_manager()
+        monkeypatch.setattr(manager, "_longest_fetch", lambda: 0.0)
+        leader = threading.Thread(target=get_access_token)
+        leader.start()
+        assert asked.wait(5)
+        started = time.monotonic()
+        assert get_access_token() == "follower's"
+        waited = time.monotonic() - started
+        release.set()
+        leader.join(5)
+    assert 0.9 < waited < 3  # LOCK_TIMEOUT, then it fetched for itself
+    assert len(token_calls(mocked)) == 2
+
+
+def test_a_live_lock_holder_is_waited_for_at_most_lock_timeout(
+    token_endpoint: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    mocked = token_endpoint(token_body("mine"))
+    with override_settings(KEYCLOAK_JWT_AUTH={**BASE, "LOCK_TIMEOUT": 1}):
+        manager = get_token_manager()
+        caches["default"].add(manager.store.lock_key, "slow-process", 30)  # held, never stored
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="keycloak_jwt_auth"):
+            assert get_access_token() == "mine"
+    assert 0.9 < time.monotonic() - started < 3
+    assert any("Waited 1s for another worker's token" in r.getMessage() for r in caplog.records)
+    assert len(token_calls(mocked)) == 1
