@@ -6,7 +6,7 @@ import os
 import threading
 from collections.abc import Iterator
 from typing import Any, TypedDict, TypeVar, cast, get_origin, is_typeddict
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import requests
 from django.core.signals import setting_changed
@@ -15,7 +15,7 @@ from django.dispatch import receiver
 from .auth import ServiceAccountAuth
 from .conf import CLIENT_SETTINGS, DEFAULT_CLIENT, ClientConfig, get_client_config
 from .exceptions import AdminAPIError, AdminUnavailableError
-from .transport import exchange, json_body
+from .transport import ADMIN_BODY_LIMIT, exchange, json_body
 
 J = TypeVar("J")
 
@@ -96,8 +96,18 @@ def admin_session(client: str) -> requests.Session:
 
 
 def realm_path(*segments: str) -> str:
-    """``/a/b`` with every segment URL-quoted: an id like ``../../master`` stays one segment."""
+    """``/a/b`` with every segment URL-quoted: an id like ``../../master`` stays one segment,
+    and a segment that would still climb (``..``, ``.``) is refused."""
+    for segment in segments:
+        _refuse_climbing(str(segment))
     return "".join(f"/{quote(str(segment), safe='')}" for segment in segments)
+
+
+def _refuse_climbing(segment: str) -> None:
+    # Servers decode %2e and may treat a backslash as a slash: judge the decoded segment.
+    decoded = unquote(segment)
+    if decoded.strip() in (".", "..") or "\\" in decoded:
+        raise ValueError(f"Refusing a path segment that leaves the realm: {segment!r}")
 
 
 def _params(**values: Any) -> dict[str, Any]:
@@ -145,6 +155,8 @@ class KeycloakAdmin:
         self, *, search: str | None = None, page_size: int = 100, brief: bool = True
     ) -> Iterator[UserRepresentation]:
         """Every user, page by page; stops after the first page shorter than ``page_size``."""
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, not {page_size!r}")
         first = 0
         while True:
             page = self.users(search=search, first=first, max=page_size, brief=brief)
@@ -186,8 +198,8 @@ class KeycloakAdmin:
         """GET any path below the realm, e.g. ``get("users/profile")``. ``path`` is sent as
         written (quote ids with ``realm_path``); ``params`` become the query string."""
         path = "/" + path.strip("/") if path.strip("/") else ""
-        if "/../" in f"{path}/" or "/./" in f"{path}/":
-            raise ValueError(f"Refusing a path that leaves the realm: {path!r}")
+        for segment in path.split("/")[1:]:
+            _refuse_climbing(segment)
         resource = path.strip("/").split("/", 1)[0]
         role = ROLES_BY_RESOURCE.get(resource, "view-realm")
         return self._get(object, path, _params(**params), role=role)
@@ -209,7 +221,12 @@ class KeycloakAdmin:
             unavailable=lambda reason: AdminUnavailableError(
                 f"cannot reach Keycloak: {reason}", status=None, required_role=role, **context
             ),
+            refused=lambda reason, status: AdminAPIError(
+                f"Keycloak {reason}", status=status, required_role=role, **context
+            ),
+            limit=ADMIN_BODY_LIMIT,
             params=params,
+            headers={"Accept-Encoding": "gzip"},
         )
         status, body = response.status_code, json_body(response)
         if body is None:

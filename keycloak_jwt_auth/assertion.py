@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import jwt
 
 from .conf import ClientConfig
+from .masked import Masked
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -63,4 +64,4 @@ def build_client_assertion(config: ClientConfig, *, now: float | None = None) ->
         "exp": issued_at + config.assertion_lifetime,
         "jti": new_jti(),
     }
-    return client_authentication(config).sign(claims)
+    return Masked(client_authentication(config).sign(claims))

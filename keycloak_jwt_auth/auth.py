@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import requests
@@ -9,11 +10,16 @@ from requests.auth import AuthBase
 
 from .conf import DEFAULT_CLIENT
 from .manager import TokenManager, get_token_manager
+from .transport import url_origin
+
+Origin = tuple[str, str, int | None]
 
 
 class ServiceAccountAuth(AuthBase):
-    """Adds ``Authorization: Bearer <token>``; after a 401 it drops that token and retries the
-    request once with a fresh one (a second 401 is returned to the caller as it is)."""
+    """Adds ``Authorization: Bearer <token>``. After a 401 from where the token was sent (same
+    scheme, host and port), it drops that token and retries the request once with a fresh one.
+    A 401 from anywhere else (after a redirect, say) is returned as it is and drops nothing,
+    and so is a second 401."""
 
     def __init__(self, client: str = DEFAULT_CLIENT) -> None:
         self.client = client
@@ -26,17 +32,23 @@ class ServiceAccountAuth(AuthBase):
         return get_token_manager(self.client)
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        token = self.manager.get_token()
-        request.headers["Authorization"] = token.authorization
-        request.register_hook("response", self._retry_after_401)  # type: ignore[no-untyped-call]
+        request.headers["Authorization"] = self.manager.get_token().authorization
+        hook = functools.partial(self._retry_after_401, url_origin(str(request.url)))
+        request.register_hook("response", hook)  # type: ignore[no-untyped-call]
         return request
 
-    def _retry_after_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        if response.status_code != 401:
-            return response
+    def _retry_after_401(
+        self, sent_to: Origin, response: requests.Response, **kwargs: Any
+    ) -> requests.Response:
         sent = response.request
-        rejected = str(sent.headers.get("Authorization", "")).partition(" ")[2]
-        self.manager.invalidate(rejected or None)
+        if (
+            response.status_code != 401
+            or url_origin(str(sent.url)) != sent_to
+            or not str(sent.headers.get("Authorization", "")).startswith("Bearer ")
+            # A token fetched after the last refusal is kept: retrying would change nothing.
+            or not self.manager.invalidate(str(sent.headers["Authorization"])[len("Bearer ") :])
+        ):
+            return response
         retry = sent.copy()
         # The copy carries this hook too: clear it, so the retry happens once, not forever.
         retry.hooks = {"response": []}

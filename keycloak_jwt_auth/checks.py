@@ -7,6 +7,8 @@ cache the tokens are shared through, and the demo views.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -25,21 +27,49 @@ from .conf import (
 )
 
 TAG = "keycloak_jwt_auth"
-PER_PROCESS_CACHE = "django.core.cache.backends.locmem.LocMemCache"
-DUMMY_CACHE = "django.core.cache.backends.dummy.DummyCache"
-UNSHARED_CACHES = {
-    PER_PROCESS_CACHE: (
+REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
+
+
+def _backend_is(name: str) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda cache: cache.get("BACKEND") == name
+
+
+def _redis_with_replicas(cache: Mapping[str, Any]) -> bool:
+    location = cache.get("LOCATION") or ""
+    servers = re.split("[;,]", location) if isinstance(location, str) else list(location)
+    return cache.get("BACKEND") == REDIS_CACHE and len(servers) > 1
+
+
+# Caches that cannot share one token per lifetime: (test, id, what it is, what to do).
+UNFIT_CACHES = [
+    (
+        _backend_is("django.core.cache.backends.locmem.LocMemCache"),
         "W002",
         "a LocMemCache: each worker process then fetches and renews its own token",
         "For a site with several processes or hosts, use a shared cache, e.g. "
         "CACHE_URL=redis://127.0.0.1:6379/1 (Django's RedisCache), or set CACHE_ALIAS to one.",
     ),
-    DUMMY_CACHE: (
+    (
+        _backend_is("django.core.cache.backends.dummy.DummyCache"),
         "W003",
         "a DummyCache, which stores nothing: each worker process fetches and renews its own token",
         "Point CACHE_ALIAS at a real shared cache such as Redis.",
     ),
-}
+    (
+        _backend_is("django.core.cache.backends.filebased.FileBasedCache"),
+        "W007",
+        "a FileBasedCache, whose add() is not atomic across processes: several workers can "
+        "take the renewal lock at once and each fetch a token",
+        "Use RedisCache, PyMemcacheCache or DatabaseCache for CACHE_ALIAS.",
+    ),
+    (
+        _redis_with_replicas,
+        "W008",
+        "a RedisCache with several servers, which reads from replicas: a worker may not see "
+        "the lock or the token another worker has just written, and fetch one too",
+        "Give the token cache one LOCATION (the primary), e.g. a separate CACHES alias.",
+    ),
+]
 
 
 def _label(name: str, key: str | None = None) -> str:
@@ -84,20 +114,17 @@ def check_token_cache_is_shared(**kwargs: Any) -> list[CheckMessage]:
     if shape_problem() is not None:
         return []
     aliases = {raw_client_settings(name)["CACHE_ALIAS"] for name in client_names()}
-    warnings: list[CheckMessage] = []
-    for alias in sorted(aliases & set(settings.CACHES)):
-        backend = settings.CACHES[alias].get("BACKEND")
-        if backend in UNSHARED_CACHES:
-            check_id, what, hint = UNSHARED_CACHES[backend]
-            warnings.append(
-                Warning(
-                    f"Keycloak tokens are kept in cache {alias!r}, {what}.",
-                    hint=hint,
-                    obj=f"CACHES[{alias!r}]",
-                    id=f"{TAG}.{check_id}",
-                )
-            )
-    return warnings
+    return [
+        Warning(
+            f"Keycloak tokens are kept in cache {alias!r}, {what}.",
+            hint=hint,
+            obj=f"CACHES[{alias!r}]",
+            id=f"{TAG}.{check_id}",
+        )
+        for alias in sorted(aliases & set(settings.CACHES))
+        for unfit, check_id, what, hint in UNFIT_CACHES
+        if unfit(settings.CACHES[alias])
+    ]
 
 
 @register(TAG, deploy=True)

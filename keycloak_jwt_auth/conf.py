@@ -11,15 +11,19 @@ checks report that list, and ``get_client_config`` refuses a client with an erro
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.views.decorators.debug import sensitive_variables
 
 from .exceptions import ConfigurationError
+from .masked import Masked
 
 SETTING_NAME = "KEYCLOAK_JWT_AUTH"
 DEMO_SETTING_NAME = "KEYCLOAK_JWT_AUTH_DEMO_ALLOW_ANONYMOUS"
@@ -48,8 +52,10 @@ DEFAULTS: dict[str, Any] = {
     "VERIFY": True,
     "RETRIES": 2,
     "BACKGROUND_REFRESH": True,
-    "LOCK_TIMEOUT": 10,
+    "LOCK_TIMEOUT": None,  # None: one request's worst case (connect + read timeout) + 5 s
 }
+LOCK_MARGIN = 5.0  # seconds the renewal lock outlives one request's worst case
+ASSERTION_LIFETIME_WARNING = 60  # RFC 7523 deployments, Keycloak among them, expect <= 60 s
 CLIENT_KEYS = frozenset(DEFAULTS)
 
 
@@ -81,7 +87,7 @@ class ClientConfig:
 
     @property
     def admin_url(self) -> str:
-        return f"{self.server_url}/admin/realms/{self.realm}"
+        return f"{self.server_url}/admin/realms/{quote_segment(self.realm)}"
 
     def __repr__(self) -> str:
         return (
@@ -91,7 +97,17 @@ class ClientConfig:
 
 
 def realm_issuer(server_url: str, realm: str) -> str:
-    return f"{server_url.rstrip('/')}/realms/{realm}"
+    return f"{server_url.rstrip('/')}/realms/{quote_segment(realm)}"
+
+
+def quote_segment(value: str) -> str:
+    """One URL path segment: '/', '?', '#', spaces... are quoted, so it stays one segment."""
+    return quote(value, safe="")
+
+
+def one_request_seconds(timeout: Timeout) -> float:
+    """The worst case of one request: connect and read both taking their whole timeout."""
+    return float(sum(timeout)) if isinstance(timeout, tuple) else 2.0 * timeout
 
 
 def demo_views_allow_anonymous() -> bool:
@@ -120,11 +136,12 @@ def own_client_settings(name: str) -> Mapping[str, Any]:
 
 def raw_client_settings(name: str = DEFAULT_CLIENT) -> dict[str, Any]:
     """The merged (defaults < top level < CLIENTS[name]) dict, without validation."""
-    clients = user_settings().get("CLIENTS") or {}
-    if name != DEFAULT_CLIENT and name not in clients:
+    if name not in client_names():
+        # No settings dict in this frame: error pages show frame locals, secrets included.
         known = ", ".join(client_names())
         raise ConfigurationError(f"Unknown Keycloak client {name!r}; configured: {known}.")
-    return {**DEFAULTS, **own_client_settings(DEFAULT_CLIENT), **(clients.get(name) or {})}
+    named = (user_settings().get("CLIENTS") or {}).get(name) if name != DEFAULT_CLIENT else {}
+    return {**DEFAULTS, **own_client_settings(DEFAULT_CLIENT), **(named or {})}
 
 
 # --- the one validation ----------------------------------------------------------------------
@@ -158,9 +175,9 @@ REQUIRED = {
     ),
 }
 NUMBERS_HINT = (
-    "ASSERTION_LIFETIME and LOCK_TIMEOUT are seconds (defaults 60 and 10); REFRESH_MARGIN "
-    "seconds (default 30); RETRIES a count (default 2); TIMEOUT seconds or a (connect, read) "
-    "pair (default (5, 10))."
+    "ASSERTION_LIFETIME is seconds (default 60); LOCK_TIMEOUT seconds or None (default: one "
+    "request's worst case + 5 s); REFRESH_MARGIN seconds (default 30); RETRIES a count "
+    "(default 2); TIMEOUT finite seconds or a (connect, read) pair (default (5, 10))."
 )
 URL_HINT = (
     "SERVER_URL is Keycloak's base URL without '/realms/...', e.g. 'https://sso.example.com'; "
@@ -192,6 +209,7 @@ def shape_problem() -> Problem | None:
     return Problem("E001", key, text, hint)
 
 
+@sensitive_variables()
 def client_problems(name: str) -> list[Problem]:
     """Everything wrong with client ``name``'s settings, in a stable order."""
     shape = shape_problem()
@@ -235,8 +253,14 @@ def _url_problem(key: str, value: Any) -> str | None:
     if not isinstance(value, str):
         return "is not a string"
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"is not an http(s) URL: {value!r}"
+    if any(c.isspace() or not c.isprintable() for c in value):
+        return f"contains spaces or control characters: {value!r}"
+    if parts.username is not None or parts.fragment or "#" in value:
+        return f"has a user name or a #fragment: {value!r}"
+    if key == "SERVER_URL" and (parts.query or "?" in value):
+        return f"has a query string: {value!r}"
     if key == "SERVER_URL" and "/realms/" in f"{value}/":
         return f"includes '/realms/...': {value!r}"
     return None
@@ -267,13 +291,17 @@ def _cache_alias(raw: Mapping[str, Any]) -> Iterator[Problem]:
 def _is_number(value: Any, *, minimum: float, inclusive: bool) -> bool:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
+    if not math.isfinite(value):
+        return False
     return value >= minimum if inclusive else value > minimum
 
 
 def _invalid_numbers(raw: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    for key in ("ASSERTION_LIFETIME", "LOCK_TIMEOUT"):
-        if not _is_number(raw[key], minimum=0, inclusive=False):
-            yield key, f"must be a number of seconds above 0, not {raw[key]!r}"
+    if not _is_number(raw["ASSERTION_LIFETIME"], minimum=1, inclusive=True):
+        yield "ASSERTION_LIFETIME", f"must be at least 1 second, not {raw['ASSERTION_LIFETIME']!r}"
+    lock = raw["LOCK_TIMEOUT"]
+    if lock is not None and not _is_number(lock, minimum=0, inclusive=False):
+        yield "LOCK_TIMEOUT", f"must be a number of seconds above 0 (or None), not {lock!r}"
     for key in ("REFRESH_MARGIN", "RETRIES"):
         if not _is_number(raw[key], minimum=0, inclusive=True):
             yield key, f"must be a number of at least 0, not {raw[key]!r}"
@@ -322,6 +350,88 @@ def _tls_verification(raw: Mapping[str, Any]) -> Iterator[Problem]:
         )
 
 
+@rule
+def _realm(raw: Mapping[str, Any]) -> Iterator[Problem]:
+    realm = raw["REALM"]
+    if realm and (not isinstance(realm, str) or realm.strip() in (".", "..")):
+        yield Problem(
+            "E013",
+            "REALM",
+            f"is {realm!r}, which is not a realm name",
+            "Use the realm's name as Keycloak shows it (Realm settings > General).",
+        )
+
+
+@rule
+def _verify(raw: Mapping[str, Any]) -> Iterator[Problem]:
+    verify = raw["VERIFY"]
+    if verify is True or verify is False:
+        return
+    if not isinstance(verify, str) or not verify or not os.path.exists(verify):
+        yield Problem(
+            "E010",
+            "VERIFY",
+            f"is {verify!r}: only True, False or the path of an existing CA bundle are "
+            "accepted (0, '' or 'false' would silently mean something else)",
+            "Remove VERIFY (True: the system's CAs), or give the path of a CA bundle file.",
+        )
+
+
+@rule
+def _strings(raw: Mapping[str, Any]) -> Iterator[Problem]:
+    for key in ("CLIENT_ID", "CLIENT_SECRET", "SCOPE", "AUDIENCE"):
+        if raw[key] and not isinstance(raw[key], str):
+            yield Problem(
+                "E011",
+                key,
+                f"must be one string, not {type(raw[key]).__name__}",
+                "SCOPE is space-separated ('email profile'); AUDIENCE one URL (Keycloak "
+                "refuses an assertion with several audiences); read secrets as text.",
+            )
+
+
+@rule
+def _secret_whitespace(raw: Mapping[str, Any]) -> Iterator[Problem]:
+    secret = raw["CLIENT_SECRET"]
+    if isinstance(secret, str) and secret and secret != secret.strip():
+        yield Problem(
+            "E012",
+            "CLIENT_SECRET",
+            "starts or ends with white space, which Keycloak's secrets never do",
+            "Copy the secret again from Keycloak (Clients > Credentials), without a newline.",
+        )
+
+
+@rule
+def _lock_covers_one_request(raw: Mapping[str, Any]) -> Iterator[Problem]:
+    lock, timeout = raw["LOCK_TIMEOUT"], raw["TIMEOUT"]
+    if not _is_number(lock, minimum=0, inclusive=False) or any(_invalid_numbers(raw)):
+        return
+    worst = one_request_seconds(_timeout(timeout))
+    if lock < worst:
+        yield Problem(
+            "W005",
+            "LOCK_TIMEOUT",
+            f"is {lock!r} s, shorter than one token request's worst case ({worst:g} s: "
+            "TIMEOUT's connect + read): with a slow Keycloak, other workers take the lock "
+            "and fetch too",
+            f"Remove LOCK_TIMEOUT (default: {worst:g} + {LOCK_MARGIN:g} s), or lower TIMEOUT.",
+        )
+
+
+@rule
+def _long_assertions(raw: Mapping[str, Any]) -> Iterator[Problem]:
+    lifetime = raw["ASSERTION_LIFETIME"]
+    if _is_number(lifetime, minimum=ASSERTION_LIFETIME_WARNING, inclusive=False):
+        yield Problem(
+            "W006",
+            "ASSERTION_LIFETIME",
+            f"is {lifetime!r} s: a captured assertion stays redeemable that long, and "
+            "Keycloak may refuse it as too old",
+            f"Keep it at {ASSERTION_LIFETIME_WARNING} s or less (the default is 60).",
+        )
+
+
 # --- configs built from valid settings --------------------------------------------------------
 
 _configs: dict[str, ClientConfig] = {}
@@ -335,6 +445,7 @@ def get_client_config(name: str = DEFAULT_CLIENT) -> ClientConfig:
     return config
 
 
+@sensitive_variables("raw")
 def build_client_config(name: str) -> ClientConfig:
     errors = [problem for problem in client_problems(name) if problem.is_error]
     if errors:
@@ -348,7 +459,7 @@ def build_client_config(name: str) -> ClientConfig:
         server_url=server_url,
         realm=realm,
         client_id=str(raw["CLIENT_ID"]),
-        client_secret=str(raw["CLIENT_SECRET"]),
+        client_secret=Masked(raw["CLIENT_SECRET"]),
         algorithm=raw["ALGORITHM"],
         audience=raw["AUDIENCE"] or issuer,
         token_endpoint=raw["TOKEN_ENDPOINT"] or f"{issuer}/protocol/openid-connect/token",
@@ -360,7 +471,7 @@ def build_client_config(name: str) -> ClientConfig:
         verify=raw["VERIFY"],
         retries=int(raw["RETRIES"]),
         background_refresh=bool(raw["BACKGROUND_REFRESH"]),
-        lock_timeout=float(raw["LOCK_TIMEOUT"]),
+        lock_timeout=_lock_timeout(raw["LOCK_TIMEOUT"], _timeout(raw["TIMEOUT"])),
     )
 
 
@@ -371,6 +482,10 @@ def summary(problems: list[Problem]) -> str:
         keys_by_text.setdefault(problem.text, []).append(problem.key or SETTING_NAME)
     parts = [f"{', '.join(keys)} {text}" for text, keys in keys_by_text.items()]
     return "; ".join(parts) + ". Run 'manage.py check' for hints."
+
+
+def _lock_timeout(value: Any, timeout: Timeout) -> float:
+    return one_request_seconds(timeout) + LOCK_MARGIN if value is None else float(value)
 
 
 def _timeout(value: Any) -> Timeout:

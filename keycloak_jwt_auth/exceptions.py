@@ -23,6 +23,11 @@ class KeycloakUnavailableError(KeycloakJWTAuthError):
         self.status = status
 
 
+class TLSError(KeycloakJWTAuthError):
+    """The TLS connection to Keycloak failed (often: its certificate could not be verified).
+    Not retried: it is a configuration problem, not an outage."""
+
+
 # --- token endpoint ------------------------------------------------------------------------
 
 

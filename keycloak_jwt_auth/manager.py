@@ -14,22 +14,34 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 
 import requests
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.views.decorators.debug import sensitive_variables
 
-from .conf import CLIENT_SETTINGS, DEFAULT_CLIENT, ClientConfig, get_client_config
+from .conf import (
+    CLIENT_SETTINGS,
+    DEFAULT_CLIENT,
+    ClientConfig,
+    get_client_config,
+    one_request_seconds,
+)
+from .exceptions import KeycloakJWTAuthError
 from .store import TokenStore, usable_until
-from .token_endpoint import request_token
+from .token_endpoint import longest_backoff, request_token
 from .tokens import AccessToken
 
 logger = logging.getLogger(__name__)
 
 RECHECK_INTERVAL = 0.25  # seconds between shared-cache looks while another worker renews
 POLL_INTERVAL = 0.05  # seconds between shared-cache looks while waiting for a cold token
+# After a 401 made this process drop a token, the next one is not dropped for this long, however
+# often it is refused: an API that always answers 401 must not cost a token request per call.
+REFUSED_AGAIN_GRACE = 30.0
 
 
 def refresh_at(token: AccessToken, margin: float) -> float:
@@ -66,6 +78,7 @@ class TokenManager:
         self._lock = threading.Lock()  # guards _flight
         self._flight: Flight | None = None
         self._backoff_lock_owner: str | None = None  # shared lock kept after a failed renewal
+        self._dropped_for_refusal_at = -REFUSED_AGAIN_GRACE  # time.time() of the last such drop
 
     def __repr__(self) -> str:
         return f"<TokenManager client={self.config.name!r} client_id={self.config.client_id!r}>"
@@ -100,13 +113,33 @@ class TokenManager:
         """The usable token held in memory or in the shared cache, without fetching one."""
         return self.store.read(time.time())
 
-    def invalidate(self, rejected: str | None = None) -> None:
-        """Drop the token (memory and shared copy). With ``rejected``, drop only that value."""
+    @sensitive_variables("rejected", "held")
+    def invalidate(self, rejected: str | None = None) -> bool:
+        """Drop the token (memory and shared copy). With ``rejected`` (a token an API refused),
+        drop only that value, and not when it was fetched after such a drop moments ago.
+        Returns True when the next ``get_token()`` may bring another token."""
+        now = time.time()
+        if rejected is not None:
+            held = self.peek()
+            if (
+                held is not None
+                and held.value == rejected
+                and held.issued_at >= self._dropped_for_refusal_at > now - REFUSED_AGAIN_GRACE
+            ):
+                logger.warning(
+                    "Keycloak's token for client %s was refused again; keeping it: the one "
+                    "fetched after the last refusal is not thrown away before %.0fs",
+                    self.config.client_id,
+                    REFUSED_AGAIN_GRACE,
+                )
+                return False
+            self._dropped_for_refusal_at = now
         serving = self._serving
         if serving is not None and rejected in (None, serving[0].value):
             self._serving = None
         self.store.discard(rejected)
         logger.info("Dropped the cached token of client %s", self.config.client_id)
+        return True
 
     # --- the renewal path: a token is still valid, nobody waits ---------------------------
 
@@ -127,15 +160,19 @@ class TokenManager:
                 return
             flight = self._flight = Flight(owner)
         logger.info("Renewing the token of client %s before it expires", self.config.client_id)
-        if not self.config.background_refresh:
-            self._fly_quietly(flight)
-            return
-        threading.Thread(
-            target=self._fly_quietly,
-            args=(flight,),
-            name=f"keycloak-token-renewal-{self.config.name}",
-            daemon=True,
-        ).start()
+        if self.config.background_refresh:
+            thread = threading.Thread(
+                target=self._fly_quietly,
+                args=(flight,),
+                name=f"keycloak-token-renewal-{self.config.name}",
+                daemon=True,
+            )
+            try:
+                thread.start()
+                return
+            except RuntimeError as exc:  # "can't start new thread": renew here instead
+                logger.warning("No renewal thread for client %s (%s)", self.config.name, exc)
+        self._fly_quietly(flight)
 
     def _fly_quietly(self, flight: Flight) -> None:
         # A failure is logged by _fly; the valid token keeps serving meanwhile.
@@ -150,13 +187,15 @@ class TokenManager:
             if flight is None:
                 flight = self._flight = Flight()
         if not leading:
-            if flight.done.wait(self.config.lock_timeout + self._longest_fetch()):
+            if flight.done.wait(self._longest_wait() + self._longest_fetch()):
                 return flight.outcome()
             return self._fly(Flight(), keep_lock_on_error=False)  # the leader is stuck
         # Our own renewal back-off must not make our own callers wait: no usable token is left.
         self.store.release(self._backoff_lock_owner)
         self._backoff_lock_owner = None
-        deadline = time.monotonic() + self.config.lock_timeout
+        # A live lock holder extends its lock before each retry; a dead one's lock expires
+        # within LOCK_TIMEOUT. Either way, waiting for the lock is bounded.
+        started = time.monotonic()
         while True:
             flight.lock_owner = self.store.try_lock()
             # Look after taking the lock too: the previous owner may have stored its token and
@@ -169,10 +208,10 @@ class TokenManager:
                 return token
             if flight.lock_owner is not None:
                 break
-            if time.monotonic() >= deadline:
+            if time.monotonic() - started >= self._longest_wait():
                 logger.warning(
                     "Waited %.0fs for another worker's token for client %s; fetching one here",
-                    self.config.lock_timeout,
+                    time.monotonic() - started,
                     self.config.client_id,
                 )
                 break
@@ -181,13 +220,21 @@ class TokenManager:
 
     # --- one fetch, shared by the callers of a flight -------------------------------------
 
+    @sensitive_variables("token")
     def _fly(self, flight: Flight, *, keep_lock_on_error: bool) -> AccessToken:
         """Fetch and store a token, release the flight's lock, tell the flight's waiters."""
         self.fetch_count += 1
         try:
-            token = request_token(self.config, session=self.session)
+            token = request_token(
+                self.config,
+                session=self.session,
+                before_retry=lambda: self.store.extend_lock(flight.lock_owner),
+            )
         except Exception as exc:
-            logger.warning("Token request for client %s failed: %s", self.config.client_id, exc)
+            if isinstance(exc, KeycloakJWTAuthError):
+                logger.warning("Token request for client %s failed: %s", self.config.name, exc)
+            else:  # a bug, not Keycloak's answer: say where
+                logger.exception("Token request for client %s failed", self.config.name)
             if keep_lock_on_error:
                 # A failed renewal keeps the shared lock until it times out: that is the
                 # back-off, so that a down Keycloak is not asked again on every call.
@@ -221,14 +268,36 @@ class TokenManager:
         flight.done.set()
 
     def _longest_fetch(self) -> float:
-        """The longest a fetch can take: every attempt timing out, plus back-off."""
-        timeout = self.config.timeout
-        per_try = sum(timeout) if isinstance(timeout, tuple) else 2 * timeout
-        return (self.config.retries + 1) * (per_try + 4.0)
+        """The longest a fetch can take: every attempt timing out, plus the back-offs."""
+        retries = self.config.retries
+        per_try = one_request_seconds(self.config.timeout)
+        return (retries + 1) * per_try + sum(longest_backoff(n) for n in range(retries))
+
+    def _longest_wait(self) -> float:
+        """How long a cold caller waits for another worker's fetch before it fetches itself."""
+        return self.config.lock_timeout + self._longest_fetch()
+
+    def _forget_process_state(self) -> None:  # pragma: no cover (runs in forked children)
+        """In a forked child: no fetch is in flight here, and no socket is shared with the
+        parent (gunicorn --preload, multiprocessing)."""
+        self._lock = threading.Lock()
+        self._flight = None
+        self._backoff_lock_owner = None
+        self.session = requests.Session()  # the parent's pooled sockets stay the parent's
 
 
 _managers: dict[str, TokenManager] = {}
 _managers_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:  # pragma: no cover (runs in forked children)
+    global _managers_lock
+    _managers_lock = threading.Lock()
+    for manager in list(_managers.values()):
+        manager._forget_process_state()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @receiver(setting_changed)

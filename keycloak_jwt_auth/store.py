@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import pickle
 import time
 import uuid
 from collections.abc import Callable
@@ -41,6 +42,33 @@ def token_cache_key(config: ClientConfig) -> str:
     return f"keycloak_jwt_auth:v1:token:{digest}"
 
 
+# What a backend raises when it answered with bytes its serializer cannot load (pickle's many
+# failures, bad base64...): the cache works, the value is foreign. Not an outage.
+UNDECODABLE = (
+    pickle.UnpicklingError,
+    EOFError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    ImportError,
+    IndexError,
+    KeyError,
+    OverflowError,
+    RecursionError,
+)
+NOT_A_TOKEN = object()  # read as "not a stored token"
+
+
+def _get_decodable(key: str) -> Callable[[Any], Any]:
+    def get(cache: Any) -> Any:
+        try:
+            return cache.get(key)
+        except UNDECODABLE:
+            return NOT_A_TOKEN
+
+    return get
+
+
 def usable_until(token: AccessToken) -> float:
     return token.expires_at - min(EXPIRY_LEEWAY, token.lifetime / 10)
 
@@ -57,6 +85,7 @@ class TokenStore:
         self.memo: AccessToken | None = None  # the newest token this process has seen
         self._healthy = True
         self._retry_at = 0.0  # monotonic time before which a failed cache is not tried
+        self._warned_unreadable = False
 
     def __repr__(self) -> str:
         return f"<TokenStore client_id={self.client_id!r} cache={self.cache_alias!r}>"
@@ -71,14 +100,24 @@ class TokenStore:
         return best
 
     def shared(self) -> AccessToken | None:
-        raw = self._call(lambda cache: cache.get(self.key), None)
+        """The shared token; a value that is not a usable token is a miss (logged once until a
+        good one is read again), and the next fetch overwrites it."""
+        raw = self._call(_get_decodable(self.key), None)
         if raw is None:
             return None
         try:
-            return AccessToken.from_json(raw)
-        except (ValueError, KeyError, TypeError):
-            logger.warning("Ignoring an unreadable cached token for client %s", self.client_id)
+            token = AccessToken.from_json(raw)
+        except ValueError as exc:
+            if not self._warned_unreadable:
+                self._warned_unreadable = True
+                logger.warning(
+                    "Ignoring the cached token of client %s: %s; the next fetch replaces it",
+                    self.client_id,
+                    exc,
+                )
             return None
+        self._warned_unreadable = False
+        return token
 
     def write(self, token: AccessToken) -> None:
         self.memo = token
@@ -100,6 +139,11 @@ class TokenStore:
         owner = uuid.uuid4().hex
         added = self._call(lambda cache: cache.add(self.lock_key, owner, self.lock_timeout), True)
         return owner if added else None
+
+    def extend_lock(self, owner: str | None) -> None:
+        """Give the lock ``owner`` holds another ``LOCK_TIMEOUT``: it is still fetching."""
+        if owner is not None and self._call(lambda c: c.get(self.lock_key), None) == owner:
+            self._call(lambda cache: cache.touch(self.lock_key, self.lock_timeout), None)
 
     def release(self, owner: str | None) -> None:
         # Compare, then delete: only the owner releases. (Not atomic; the lock's timeout

@@ -8,9 +8,11 @@ from __future__ import annotations
 import logging
 import random
 import time
-from typing import Any, TypeGuard
+from collections.abc import Callable
+from typing import Any
 
 import requests
+from django.views.decorators.debug import sensitive_variables
 
 from .assertion import ASSERTION_TYPE, build_client_assertion
 from .conf import ClientConfig
@@ -21,7 +23,7 @@ from .exceptions import (
     TokenEndpointUnavailableError,
 )
 from .tokens import AccessToken
-from .transport import exchange, json_body
+from .transport import TOKEN_BODY_LIMIT, exchange, json_body
 
 logger = logging.getLogger(__name__)
 
@@ -41,16 +43,21 @@ def token_request_form(config: ClientConfig, assertion: str) -> dict[str, str]:
     return form
 
 
-def request_token(config: ClientConfig, *, session: requests.Session) -> AccessToken:
+def request_token(
+    config: ClientConfig,
+    *,
+    session: requests.Session,
+    before_retry: Callable[[], None] | None = None,
+) -> AccessToken:
     """Fetch a token. Connection failures, timeouts and 5xx are retried, each try with a new
-    assertion; OAuth errors (4xx) are not."""
+    assertion (``before_retry`` runs before each retry); OAuth errors (4xx) are not."""
     for attempt in range(config.retries + 1):
         try:
             return post_assertion(config, build_client_assertion(config), session=session)
         except KeycloakUnavailableError as exc:
             if attempt == config.retries:
                 raise
-            delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))
+            delay = backoff(attempt)
             logger.warning(
                 "Token request for client %s failed (%s); retry %d of %d in %.2fs",
                 config.client_id,
@@ -60,9 +67,21 @@ def request_token(config: ClientConfig, *, session: requests.Session) -> AccessT
                 delay,
             )
             time.sleep(delay)
+            if before_retry is not None:
+                before_retry()
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def backoff(attempt: int) -> float:
+    """A random wait before retry ``attempt + 1``: jittered, exponential, capped."""
+    return random.uniform(0, longest_backoff(attempt))
+
+
+def longest_backoff(attempt: int) -> float:
+    return min(BACKOFF_CAP, BACKOFF_BASE * 2.0**attempt)
+
+
+@sensitive_variables("assertion")
 def post_assertion(
     config: ClientConfig, assertion: str, *, session: requests.Session
 ) -> AccessToken:
@@ -77,8 +96,12 @@ def post_assertion(
         unavailable=lambda reason: TokenEndpointUnavailableError(
             f"Cannot reach the token endpoint {url}: {reason}"
         ),
+        refused=lambda reason, status: InvalidTokenResponseError(
+            f"Token endpoint {url} {reason}", status=status, content_type=""
+        ),
+        limit=TOKEN_BODY_LIMIT,
         data=token_request_form(config, assertion),
-        headers={"Accept": "application/json"},
+        headers={"Accept": "application/json", "Accept-Encoding": "identity"},
     )
     return parse_token_response(response, started=started)
 
@@ -104,28 +127,23 @@ def parse_token_response(response: requests.Response, *, started: float) -> Acce
             status=status,
             content_type=content_type,
         )
-    value, expires_in = data.get("access_token"), data.get("expires_in")
-    if not isinstance(value, str) or not value or not _is_seconds(expires_in):
+    try:
+        return AccessToken.checked(
+            # Popped: no plain copy of the token stays in this frame's locals.
+            data.pop("access_token", None),
+            # Counted from when the request started, so network time can only shorten our use.
+            issued_at=started,
+            expires_in=data.get("expires_in"),
+            token_type=data.get("token_type", "Bearer"),
+            scope=data.get("scope"),
+        )
+    except ValueError as exc:
         raise InvalidTokenResponseError(
-            f"Token endpoint {response.url} answered JSON without a usable access_token "
-            "and expires_in",
+            f"Token endpoint {response.url} answered a token response with {exc}",
             status=status,
             content_type=content_type,
-        )
-    token_type = str(data.get("token_type") or "Bearer")
-    return AccessToken(
-        value=value,
-        # Counted from when the request started, so network time can only shorten our use.
-        expires_at=started + expires_in,
-        token_type="Bearer" if token_type.lower() == "bearer" else token_type,
-        scope=_optional_str(data.get("scope")),
-        issued_at=started,
-    )
+        ) from None
 
 
 def _optional_str(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def _is_seconds(value: Any) -> TypeGuard[float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0

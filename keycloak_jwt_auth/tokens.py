@@ -1,14 +1,27 @@
-"""The access token as a value object, stored in caches as plain JSON (never a pickle)."""
+"""The access token as a value object, and the rules any token must pass to be used.
+
+The same rules check a token response from Keycloak and a token read back from the shared
+cache: whatever is not a usable Bearer token (an empty or header-breaking value, an infinite or
+absurd lifetime, another token type) is refused with the reason.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeGuard
 
 import jwt
+
+from .masked import Masked
+
+MAX_LIFETIME = 366 * 24 * 3600.0  # seconds: a token said to live longer is absurd
+MAX_TOKEN_LENGTH = 16 * 1024
+TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 b64token: header-safe
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,6 +33,32 @@ class AccessToken:
     token_type: str = "Bearer"
     scope: str | None = None
     issued_at: float = dataclasses.field(default_factory=time.time)
+
+    @classmethod
+    def checked(
+        cls, value: Any, *, issued_at: Any, expires_in: Any, token_type: Any, scope: Any
+    ) -> AccessToken:
+        """A token from untrusted fields; ``ValueError`` naming the first field that is wrong."""
+        if not isinstance(value, str) or not value:
+            raise ValueError("no access_token")
+        if len(value) > MAX_TOKEN_LENGTH or not TOKEN_CHARACTERS.fullmatch(value):
+            raise ValueError("an access_token that is not a Bearer token (length, characters)")
+        if not _is_seconds(issued_at) or not (_is_seconds(expires_in) and expires_in > 0):
+            raise ValueError("no usable expires_in")
+        if expires_in > MAX_LIFETIME:
+            raise ValueError(f"an absurd expires_in ({expires_in:.0f} s, above a year)")
+        if abs(issued_at - time.time()) > MAX_LIFETIME:
+            raise ValueError("an issue time more than a year away from now")
+        if not isinstance(token_type, str) or token_type.lower() != "bearer":
+            raise ValueError(f"token_type {str(token_type)[:40]!r} instead of Bearer")
+        if scope is not None and not isinstance(scope, str):
+            raise ValueError("a scope that is not a string")
+        return cls(
+            value=Masked(value),
+            expires_at=float(issued_at) + float(expires_in),
+            scope=scope,
+            issued_at=float(issued_at),
+        )
 
     @property
     def lifetime(self) -> float:
@@ -58,12 +97,34 @@ class AccessToken:
         return json.dumps(dataclasses.asdict(self), separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, data: str | bytes) -> AccessToken:
-        fields: dict[str, Any] = json.loads(data)
-        return cls(
-            value=str(fields["value"]),
-            expires_at=float(fields["expires_at"]),
-            token_type=str(fields.get("token_type") or "Bearer"),
+    def from_json(cls, data: Any) -> AccessToken:
+        """A token stored by ``to_json``; ``ValueError`` when it is not one (foreign, corrupt,
+        absurd: whatever a shared cache may hold)."""
+        if not isinstance(data, (str, bytes)) or len(data) > 2 * MAX_TOKEN_LENGTH:
+            raise ValueError("not a stored token")
+        try:
+            fields = json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            raise ValueError("not JSON") from exc
+        if not isinstance(fields, dict):
+            raise ValueError("not a JSON object")
+        issued_at, expires_at = fields.get("issued_at"), fields.get("expires_at")
+        if not (_is_seconds(issued_at) and _is_seconds(expires_at)):
+            raise ValueError("no usable issued_at and expires_at")
+        return cls.checked(
+            fields.get("value"),
+            issued_at=issued_at,
+            expires_in=expires_at - issued_at,
+            token_type=fields.get("token_type"),
             scope=fields.get("scope"),
-            issued_at=float(fields.get("issued_at") or time.time()),
         )
+
+
+def _is_seconds(value: Any) -> TypeGuard[float]:
+    """A finite int or float (not a bool): JSON can carry 1e400 or a 400-digit integer."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False

@@ -14,6 +14,7 @@ import jwt
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.cache import patch_cache_control
 
 from .admin_api import KeycloakAdmin
 from .conf import DEFAULT_CLIENT, demo_views_allow_anonymous
@@ -28,21 +29,32 @@ View = Callable[..., HttpResponse]
 
 
 def staff_unless_demo_open(*, json: bool) -> Callable[[View], View]:
+    """Staff only (unless the demo is open), and never kept by a browser or a shared proxy:
+    the answers hold realm data."""
+
     def decorator(view: View) -> View:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            user = request.user
-            if demo_views_allow_anonymous() or (user.is_active and user.is_staff):
-                return view(request, *args, **kwargs)
-            if json:
-                return JsonResponse({"error": "Staff users only."}, status=403)
-            if not user.is_authenticated:
-                return redirect_to_login(request.get_full_path())
-            return HttpResponse("Staff users only.", status=403, content_type="text/plain")
+            response = _for_staff(view, json, request, *args, **kwargs)
+            patch_cache_control(response, private=True, no_store=True)
+            return response
 
         return wrapper
 
     return decorator
+
+
+def _for_staff(
+    view: View, json: bool, request: HttpRequest, *args: Any, **kwargs: Any
+) -> HttpResponse:
+    user = request.user
+    if demo_views_allow_anonymous() or (user.is_active and user.is_staff):
+        return view(request, *args, **kwargs)
+    if json:
+        return JsonResponse({"error": "Staff users only."}, status=403)
+    if not user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    return HttpResponse("Staff users only.", status=403, content_type="text/plain")
 
 
 def token_status(client: str = DEFAULT_CLIENT) -> dict[str, Any]:

@@ -224,3 +224,29 @@ def test_a_settings_change_replaces_the_pooled_sessions() -> None:
         assert KeycloakAdmin().config.realm == "other"
     assert during is not before
     assert admin_session("default") is not during
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda a: a.get("%2e%2e/master/users"),
+        lambda a: a.get("%2E%2E/%2e%2E/master"),
+        lambda a: a.get("users/%2e"),
+        lambda a: a.get("users/..%5c..%5cmaster"),
+        lambda a: a.get("users/../../master"),
+        lambda a: a.user(".."),
+        lambda a: a.user("."),
+        lambda a: a.group_members("%2e%2e"),
+    ],
+)
+def test_no_path_leaves_the_realm_however_it_is_encoded(
+    admin_api: responses.RequestsMock, call: Any
+) -> None:
+    with pytest.raises(ValueError, match="leaves the realm"):
+        call(KeycloakAdmin())
+    assert not [c for c in admin_api.calls if "/admin/" in str(c.request.url)]  # nothing sent
+
+
+def test_iter_users_refuses_a_page_size_that_would_loop_forever() -> None:
+    with pytest.raises(ValueError, match="page_size must be at least 1"):
+        next(KeycloakAdmin().iter_users(page_size=0))

@@ -50,6 +50,22 @@ def test_a_good_configuration_is_clean() -> None:
         ({"CLIENT_SECRET": "short"}, "W001"),
         ({"ALGORITHM": "HS512", "CLIENT_SECRET": "s" * 48}, "W001"),
         ({"SERVER_URLS": "typo"}, "W004"),
+        ({"SERVER_URL": "https://kc.test/a b"}, "E007"),
+        ({"SERVER_URL": "https://kc.test?x=1"}, "E007"),
+        ({"SERVER_URL": "https://user@kc.test"}, "E007"),
+        ({"SERVER_URL": "//kc.test"}, "E007"),
+        ({"LOCK_TIMEOUT": float("inf")}, "E009"),
+        ({"ASSERTION_LIFETIME": 0.5}, "E009"),
+        ({"VERIFY": 0}, "E010"),
+        ({"VERIFY": ""}, "E010"),
+        ({"VERIFY": "false"}, "E010"),
+        ({"VERIFY": "/no/such/ca-bundle.pem"}, "E010"),
+        ({"SCOPE": ["email", "profile"]}, "E011"),
+        ({"AUDIENCE": ["https://a.test", "https://b.test"]}, "E011"),
+        ({"CLIENT_SECRET": " " + settings.TEST_SECRET + "\n"}, "E012"),
+        ({"REALM": ".."}, "E013"),
+        ({"LOCK_TIMEOUT": 10}, "W005"),
+        ({"ASSERTION_LIFETIME": 300}, "W006"),
     ],
 )
 def test_each_problem_has_its_id(change: dict[str, Any], expected: str) -> None:
@@ -81,6 +97,25 @@ def test_per_process_and_dummy_caches_warn() -> None:
     dummy = {"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}
     assert ids(CACHES=locmem) == ["keycloak_jwt_auth.W002"]
     assert ids(CACHES=dummy) == ["keycloak_jwt_auth.W003"]
+
+
+def test_caches_that_cannot_share_one_token_warn(tmp_path: Any) -> None:
+    files = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(tmp_path),
+        }
+    }
+    replicas = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": ["redis://primary.test:6379", "redis://replica.test:6379"],
+        }
+    }
+    assert ids(CACHES=files) == ["keycloak_jwt_auth.W007"]
+    assert ids(CACHES=replicas) == ["keycloak_jwt_auth.W008"]
+    replicas["default"]["LOCATION"] = "redis://primary.test:6379,redis://replica.test:6379"
+    assert ids(CACHES=replicas) == ["keycloak_jwt_auth.W008"]
 
 
 def test_deploy_checks() -> None:

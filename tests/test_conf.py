@@ -138,6 +138,18 @@ def test_repr_masks_the_secret() -> None:
         {"CLIENT_SECRET": "short"},  # a warning: still usable
         {"SERVER_URLS": "typo"},  # a warning: still usable
         {"VERIFY": False},  # a deploy warning: still usable
+        {"VERIFY": 0},
+        {"VERIFY": "false"},
+        {"SCOPE": ["email"]},
+        {"AUDIENCE": ["a", "b"]},
+        {"LOCK_TIMEOUT": float("inf")},
+        {"LOCK_TIMEOUT": 10},  # a warning: still usable
+        {"ASSERTION_LIFETIME": 0.5},
+        {"ASSERTION_LIFETIME": 600},  # a warning: still usable
+        {"CLIENT_SECRET": settings.TEST_SECRET + "\n"},
+        {"SERVER_URL": "https://kc.test/a b"},
+        {"SERVER_URL": "kc.test:8443"},
+        {"REALM": "."},
     ],
 )
 def test_runtime_accepts_exactly_what_the_checks_accept(change: dict[str, Any]) -> None:
@@ -162,3 +174,19 @@ def test_wrong_shape_is_refused_at_run_time_too() -> None:
         pytest.raises(ConfigurationError, match="must be a dict, not list"),
     ):
         get_client_config()
+
+
+def test_a_realm_name_stays_one_path_segment() -> None:
+    with override_settings(KEYCLOAK_JWT_AUTH={**BASE, "REALM": "my realm/x"}):
+        config = get_client_config()
+    assert config.token_endpoint == (
+        "https://keycloak.test/realms/my%20realm%2Fx/protocol/openid-connect/token"
+    )
+    assert config.admin_url == "https://keycloak.test/admin/realms/my%20realm%2Fx"
+    assert config.audience == "https://keycloak.test/realms/my%20realm%2Fx"
+
+
+def test_the_secret_is_held_masked() -> None:
+    config = get_client_config()
+    assert config.client_secret == settings.TEST_SECRET
+    assert repr(config.client_secret) == "'********'"

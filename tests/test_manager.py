@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from django.test import override_settings
 
 from keycloak_jwt_auth import get_access_token, get_token_manager
 from keycloak_jwt_auth.exceptions import InvalidClientError, TokenEndpointUnavailableError
-from keycloak_jwt_auth.manager import TokenManager, refresh_at
+from keycloak_jwt_auth.manager import Flight, TokenManager, refresh_at
 from keycloak_jwt_auth.store import token_cache_key
 from keycloak_jwt_auth.tokens import AccessToken
 
@@ -273,20 +274,21 @@ def test_inline_renewal_when_background_refresh_is_off(token_endpoint: Any, cloc
 def test_failed_renewal_keeps_the_valid_token_and_backs_off(
     mocked: responses.RequestsMock, clock: Clock
 ) -> None:
-    mocked.post(TOKEN_URL, json=token_body("old", expires_in=300))
-    get_access_token()
-    mocked.replace(responses.POST, TOKEN_URL, json={"error": "unknown_error"}, status=503)
-    clock.now += 275
-    for _ in range(20):
+    with override_settings(KEYCLOAK_JWT_AUTH={**BASE, "LOCK_TIMEOUT": 10}):
+        mocked.post(TOKEN_URL, json=token_body("old", expires_in=300))
+        get_access_token()
+        mocked.replace(responses.POST, TOKEN_URL, json={"error": "unknown_error"}, status=503)
+        clock.now += 275
+        for _ in range(20):
+            assert get_access_token() == "old"
+            wait_for_renewal()
+            clock.now += 0.3
+        # One renewal (with its retries), then the lock's timeout (10 s) holds further tries back.
+        assert len(token_calls(mocked)) == 1 + 3
+        clock.now += 10  # the lock has timed out; the token is still valid for 9 s
         assert get_access_token() == "old"
         wait_for_renewal()
-        clock.now += 0.3
-    # One renewal (with its retries), then the lock's timeout (10 s) holds further tries back.
-    assert len(token_calls(mocked)) == 1 + 3
-    clock.now += 10  # the lock has timed out; the token is still valid for 9 s
-    assert get_access_token() == "old"
-    wait_for_renewal()
-    assert len(token_calls(mocked)) == 1 + 6
+        assert len(token_calls(mocked)) == 1 + 6
 
 
 def test_no_token_and_keycloak_down_raises_unavailable(mocked: responses.RequestsMock) -> None:
@@ -418,11 +420,11 @@ def test_a_stuck_leader_does_not_hang_its_followers(
     mocked: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     asked, release = threading.Event(), threading.Event()
-    answers = iter(["leader's", "follower's"])
+    answers = iter(["leader", "follower"])
 
     def token_request(request: Any) -> tuple[int, dict[str, str], str]:
         value = next(answers)
-        if value == "leader's":
+        if value == "leader":
             asked.set()
             release.wait(10)  # the leader's request hangs
         return 200, {}, json.dumps(token_body(value))
@@ -435,7 +437,7 @@ def test_a_stuck_leader_does_not_hang_its_followers(
         leader.start()
         assert asked.wait(5)
         started = time.monotonic()
-        assert get_access_token() == "follower's"
+        assert get_access_token() == "follower"
         waited = time.monotonic() - started
         release.set()
         leader.join(5)
@@ -443,16 +445,128 @@ def test_a_stuck_leader_does_not_hang_its_followers(
     assert len(token_calls(mocked)) == 2
 
 
-def test_a_live_lock_holder_is_waited_for_at_most_lock_timeout(
+def test_a_live_lock_holder_is_waited_for_at_most_lock_timeout_and_one_fetch(
     token_endpoint: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     mocked = token_endpoint(token_body("mine"))
-    with override_settings(KEYCLOAK_JWT_AUTH={**BASE, "LOCK_TIMEOUT": 1}):
+    fast = {**BASE, "LOCK_TIMEOUT": 1, "TIMEOUT": 0.2, "RETRIES": 0}  # one fetch: 0.4 s at most
+    with override_settings(KEYCLOAK_JWT_AUTH=fast):
         manager = get_token_manager()
         caches["default"].add(manager.store.lock_key, "slow-process", 30)  # held, never stored
         started = time.monotonic()
         with caplog.at_level(logging.WARNING, logger="keycloak_jwt_auth"):
             assert get_access_token() == "mine"
-    assert 0.9 < time.monotonic() - started < 3
+    assert 1.3 < time.monotonic() - started < 3
     assert any("Waited 1s for another worker's token" in r.getMessage() for r in caplog.records)
     assert len(token_calls(mocked)) == 1
+
+
+def run_in_fork(check: Any) -> str:
+    """Run ``check()`` in a forked child; its string result (or the error) comes back."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child's coverage is not collected)
+        try:
+            result = str(check())
+        except BaseException as exc:
+            result = f"{type(exc).__name__}: {exc}"
+        os.write(write, result.encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        result = pipe.read()
+    os.waitpid(pid, 0)
+    return result
+
+
+def test_a_fork_during_a_renewal_leaves_the_child_a_clean_state(
+    mocked: responses.RequestsMock,
+) -> None:
+    release, parent = threading.Event(), os.getpid()
+
+    def slow_renewal(request: Any) -> tuple[int, dict[str, str], str]:
+        if os.getpid() == parent:
+            release.wait(5)  # the parent's renewal hangs; the child's own request does not
+        return 200, {}, json.dumps(token_body("renewed"))
+
+    mocked.add_callback(responses.POST, TOKEN_URL, callback=slow_renewal)
+    manager = get_token_manager()
+    with manager._lock:  # a thread of the parent holds the lock at the moment of the fork
+        manager._flight = Flight()  # and a fetch is in flight
+        parent_session = manager.session
+
+        def child() -> str:
+            assert manager._flight is None
+            assert manager.session is not parent_session  # no shared keep-alive socket
+            started = time.monotonic()
+            assert get_access_token() == "renewed"  # a cold call does not wait for a ghost
+            return f"ok {time.monotonic() - started:.1f}"
+
+        try:
+            result = run_in_fork(child)
+        finally:
+            release.set()
+    assert result.startswith("ok "), result
+    assert float(result.split()[1]) < 2
+
+
+def test_a_renewal_thread_that_cannot_start_does_not_wedge_renewal(
+    token_endpoint: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mocked = token_endpoint(token_body("old"), token_body("new"))
+    get_access_token()
+
+    def cannot_start(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", cannot_start)
+    clock.now += 290
+    assert get_access_token() == "old"  # renewed inline instead
+    assert len(token_calls(mocked)) == 2
+    clock.now += 1
+    assert get_access_token() == "new"
+    assert get_token_manager()._flight is None
+
+
+def test_a_bug_in_a_renewal_is_logged_with_its_traceback(
+    token_endpoint: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    token_endpoint(token_body("old"))
+    get_access_token()
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr("keycloak_jwt_auth.manager.request_token", broken)
+    clock.now += 290
+    with caplog.at_level(logging.WARNING, logger="keycloak_jwt_auth"):
+        assert get_access_token() == "old"
+        wait_for_renewal()
+    [record] = [r for r in caplog.records if "Token request for client" in r.getMessage()]
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None and record.exc_info[0] is ZeroDivisionError
+
+
+def test_the_default_lock_outlives_one_slow_request() -> None:
+    config = get_token_manager().config
+    assert config.timeout == (5.0, 10.0)
+    assert config.lock_timeout == 5.0 + 10.0 + 5.0
+
+
+def test_the_lock_holder_extends_its_lock_before_each_retry(
+    mocked: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mocked.post(TOKEN_URL, json={"error": "unknown_error"}, status=503)
+    mocked.post(TOKEN_URL, json={"error": "unknown_error"}, status=503)
+    mocked.post(TOKEN_URL, json=token_body("third"))
+    touched: list[tuple[str, Any]] = []
+    store = get_token_manager().store
+    original = type(caches["default"]).touch
+
+    def recording_touch(cache: Any, key: str, timeout: Any = None, version: Any = None) -> bool:
+        touched.append((key, timeout))
+        return bool(original(cache, key, timeout, version))
+
+    monkeypatch.setattr(type(caches["default"]), "touch", recording_touch)
+    assert get_access_token() == "third"
+    assert touched == [(store.lock_key, store.lock_timeout)] * 2  # before retries 1 and 2

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+import re
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -227,3 +229,37 @@ def test_errors_never_contain_the_secret(mocked: responses.RequestsMock) -> None
     with pytest.raises(InvalidClientError) as info:
         fetch()
     assert SECRET not in str(info.value) and SECRET not in repr(info.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("expires_in", float("inf"), "no usable expires_in"),
+        ("expires_in", 1e12, "an absurd expires_in"),
+        ("expires_in", 1e300, "an absurd expires_in"),
+        ("expires_in", 10**400, "no usable expires_in"),
+        ("expires_in", 0, "no usable expires_in"),
+        ("expires_in", True, "no usable expires_in"),
+        ("token_type", "DPoP", "token_type 'DPoP' instead of Bearer"),
+        ("token_type", "Bearer\r\nX-Injected: 1", "instead of Bearer"),
+        ("access_token", "abc\r\nX-Injected: 1", "not a Bearer token"),
+        ("access_token", "", "no access_token"),
+        ("access_token", None, "no access_token"),
+        ("access_token", "a" * 20_000, "not a Bearer token"),
+        ("scope", ["email"], "a scope that is not a string"),
+    ],
+)
+def test_absurd_token_responses_are_refused(
+    mocked: responses.RequestsMock, field: str, value: Any, reason: str
+) -> None:
+    body = json.dumps(token_body(**{field: value}))  # extra keys override the defaults
+    mocked.post(TOKEN_URL, body=body, content_type="application/json")
+    with pytest.raises(InvalidTokenResponseError, match=re.escape(reason)):
+        fetch()
+    assert len(mocked.calls) == 1  # refused, not retried
+
+
+def test_deeply_nested_json_is_not_a_token_response(mocked: responses.RequestsMock) -> None:
+    mocked.post(TOKEN_URL, body="[" * 50_000 + "]" * 50_000, content_type="application/json")
+    with pytest.raises(InvalidTokenResponseError):
+        fetch()

@@ -144,3 +144,15 @@ def test_logged_in_non_staff_is_refused(keycloak: responses.RequestsMock, client
 def test_demo_setting_opens_the_views(keycloak: responses.RequestsMock, client: Client) -> None:
     assert client.get("/").status_code == 200
     assert client.get("/api/users/").status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/", "/api/users/", "/api/token/"])
+def test_no_browser_or_proxy_keeps_a_demo_answer(
+    keycloak: responses.RequestsMock, staff: Client, path: str
+) -> None:
+    answers = [staff.get(path), Client().get(path)]  # realm data, and a refusal
+    assert [a.status_code for a in answers][0] == 200
+    for answer in answers:
+        directives = {d.strip() for d in answer["Cache-Control"].split(",")}
+        assert {"private", "no-store"} <= directives
