@@ -113,22 +113,17 @@ class TokenManager:
         """The usable token held in memory or in the shared cache, without fetching one."""
         return self.store.read(time.time())
 
-    @sensitive_variables("rejected", "held")
+    @sensitive_variables("rejected")
     def invalidate(self, rejected: str | None = None) -> bool:
         """Drop the token (memory and shared copy). With ``rejected`` (a token an API refused),
         drop only that value, and not when it was fetched after such a drop moments ago.
         Returns True when the next ``get_token()`` may bring another token."""
         now = time.time()
         if rejected is not None:
-            held = self.peek()
-            if (
-                held is not None
-                and held.value == rejected
-                and held.issued_at >= self._dropped_for_refusal_at > now - REFUSED_AGAIN_GRACE
-            ):
+            if self._fetched_since_last_refusal(rejected, now):
                 logger.warning(
-                    "Keycloak's token for client %s was refused again; keeping it: the one "
-                    "fetched after the last refusal is not thrown away before %.0fs",
+                    "The token of client %s was refused again; it was fetched after the last "
+                    "refusal, so it is kept (for up to %.0fs)",
                     self.config.client_id,
                     REFUSED_AGAIN_GRACE,
                 )
@@ -140,6 +135,15 @@ class TokenManager:
         self.store.discard(rejected)
         logger.info("Dropped the cached token of client %s", self.config.client_id)
         return True
+
+    @sensitive_variables("rejected", "held")
+    def _fetched_since_last_refusal(self, rejected: str, now: float) -> bool:
+        held = self.peek()
+        return (
+            held is not None
+            and held.value == rejected
+            and held.issued_at >= self._dropped_for_refusal_at > now - REFUSED_AGAIN_GRACE
+        )
 
     # --- the renewal path: a token is still valid, nobody waits ---------------------------
 
