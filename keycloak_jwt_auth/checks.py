@@ -63,6 +63,15 @@ UNFIT_CACHES = [
         "Use RedisCache, PyMemcacheCache or DatabaseCache for CACHE_ALIAS.",
     ),
     (
+        _backend_is("django.core.cache.backends.db.DatabaseCache"),
+        "W009",
+        "a DatabaseCache, whose add() is not atomic over an expired row: once a renewal lock "
+        "has timed out (its holder died, or a failed renewal backed off), several workers can "
+        "take it at once and each fetch a token",
+        "For strict single flight use RedisCache (one LOCATION) or PyMemcacheCache; the "
+        "database cache still shares one token in normal operation.",
+    ),
+    (
         _redis_with_replicas,
         "W008",
         "a RedisCache with several servers, which reads from replicas: a worker may not see "

@@ -7,4 +7,4 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 scripts/setup.sh --bench
-exec scripts/with-services.sh .venv/bin/python -m benchmarks.run "$@"
+SERVICES="${SERVICES:-keycloak redis}" exec scripts/with-services.sh .venv/bin/python -m benchmarks.run "$@"

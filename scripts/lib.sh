@@ -13,6 +13,12 @@ ensure_command() {
   command -v "$command" >/dev/null && return 0
   [ "$(id -u)" -eq 0 ] \
     || die "$command is missing: install Debian's package (sudo apt-get install $package)"
+  apt_install "$package" "$log"
+}
+
+# apt_install PACKAGE LOG: install Debian's PACKAGE with apt-get (as root), its output in LOG.
+apt_install() {
+  local package="$1" log="$2"
   say "installing Debian's $package with apt-get (log: $log)"
   mkdir -p "$(dirname "$log")"
   { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "$package"; } >"$log" 2>&1 \
@@ -32,13 +38,14 @@ start_in_background() {
   echo $! >"$PID_FILE"
 }
 
-# stop_started [SECONDS]: TERM the whole session, wait up to SECONDS (30), then KILL.
+# stop_started [SECONDS [SIGNAL]]: send SIGNAL (TERM) to the whole session, wait up to SECONDS
+# (30), then KILL.
 stop_started() {
-  local pid
+  local pid signal="${2:-TERM}"
   if ! pid="$(running_pid)"; then
     rm -f "$PID_FILE"; say "not running"; return 0
   fi
-  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
+  kill -"$signal" -- "-$pid" 2>/dev/null || kill -"$signal" "$pid"
   for _ in $(seq 1 $((${1:-30} * 10))); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1

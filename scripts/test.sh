@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The one test command: installs everything, starts Keycloak and Redis, runs lint (Python and
-# shell), type checks, unit, integration, browser and benchmark-smoke tests (with a coverage
-# floor), and stops what it started. Extra arguments go to pytest.
+# The one test command: installs everything, starts Keycloak, Redis, memcached and PostgreSQL,
+# runs lint (Python and shell), type checks, unit, integration, browser and benchmark-smoke tests
+# (with a coverage floor), and stops what it started. Extra arguments go to pytest.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"

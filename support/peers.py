@@ -19,6 +19,8 @@ import requests
 
 from keycloak_jwt_auth.assertion import ASSERTION_TYPE, new_jti
 
+from .shared_cache import cache_kind, configure
+
 SERVER_URL = os.environ.get("KEYCLOAK_SERVER_URL", "http://127.0.0.1:8080")
 REALM = "demo"
 ISSUER = f"{SERVER_URL}/realms/{REALM}"
@@ -49,21 +51,18 @@ def assertion_by_hand(client_id: str, secret: str, issuer: str = ISSUER) -> str:
 
 
 def configure_django(
-    cache_url: str, client_id: str, secret: str, overrides: dict[str, Any] | None = None
+    cache_url: str,
+    client_id: str,
+    secret: str,
+    overrides: dict[str, Any] | None = None,
+    database_url: str = "",
 ) -> None:
-    """Settings for a benchmark or worker process (no project needed)."""
-    import django
-    import environ
-    from django.conf import settings
-
-    if settings.configured:
-        return
-    cache = environ.Env.cache_url_config(cache_url)
-    if cache["BACKEND"].endswith("RedisCache"):
-        cache.setdefault("OPTIONS", {}).update({"socket_connect_timeout": 1, "socket_timeout": 1})
-    settings.configure(
+    """Settings for a benchmark or worker process (no project needed); ``database_url`` for a
+    database cache (``dbcache://TABLE``), whose table must exist already."""
+    configure(
+        cache_url,
+        database_url,
         INSTALLED_APPS=["keycloak_jwt_auth"],
-        CACHES={"default": cache},
         KEYCLOAK_JWT_AUTH={
             "SERVER_URL": SERVER_URL,
             "REALM": REALM,
@@ -71,14 +70,13 @@ def configure_django(
             "CLIENT_SECRET": secret,
             **(overrides or {}),
         },
-        LOGGING_CONFIG=None,
-        USE_TZ=True,
     )
-    django.setup()
 
 
 def this_app(cache_url: str, client_id: str, secret: str, **options: Any) -> Peer:
-    configure_django(cache_url, client_id, secret, options.get("overrides"))
+    configure_django(
+        cache_url, client_id, secret, options.get("overrides"), options.get("database_url", "")
+    )
     from keycloak_jwt_auth import get_access_token, get_token_manager
 
     def header() -> str:
@@ -87,8 +85,7 @@ def this_app(cache_url: str, client_id: str, secret: str, **options: Any) -> Pee
     def fetches() -> int:
         return get_token_manager().fetch_count
 
-    kind = "redis" if cache_url.startswith("redis") else "locmem"
-    return Peer(f"keycloak_jwt_auth ({kind})", header, fetches=fetches)
+    return Peer(f"keycloak_jwt_auth ({cache_kind(cache_url)})", header, fetches=fetches)
 
 
 def requests_oauth2client(cache_url: str, client_id: str, secret: str, **options: Any) -> Peer:

@@ -36,6 +36,7 @@ def start_worker(
     *,
     client: str,
     cache_url: str = "",
+    database_url: str = "",
     app_settings: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
     **options: Any,
@@ -44,6 +45,8 @@ def start_worker(
     args = [f"--{name.replace('_', '-')}={value}" for name, value in options.items()]
     if cache_url:
         args.append(f"--cache-url={cache_url}")
+    if database_url:
+        args.append(f"--database-url={database_url}")
     if app_settings:
         args.append(f"--app-settings={json.dumps(app_settings)}")
     command = [sys.executable, "-m", __name__, peer, mode, f"--client={client}", f"--out={out}"]
@@ -179,6 +182,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("mode", choices=["loop", "hot"])
     parser.add_argument("--client", default="django-short-lived")
     parser.add_argument("--cache-url", default="locmemcache://")
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="Django database URL (postgres://...) for a dbcache:// cache; its table must exist",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--start-at", type=float, default=0.0)
     parser.add_argument("--until", type=float, default=0.0)
@@ -195,7 +203,13 @@ def main(argv: list[str] | None = None) -> None:
 
     logging.getLogger("keycloak_jwt_auth").addHandler(cache_events)
     secret = realm_secret(args.client)
-    peer = PEERS[args.peer](args.cache_url, args.client, secret, overrides=args.app_settings)
+    peer = PEERS[args.peer](
+        args.cache_url,
+        args.client,
+        secret,
+        overrides=args.app_settings,
+        database_url=args.database_url,
+    )
     report = run_loop(peer, args) if args.mode == "loop" else run_hot(peer, args)
     args.out.write_text(json.dumps({"peer": peer.name, "note": peer.note, **report}))
 

@@ -113,6 +113,13 @@ def test_caches_that_cannot_share_one_token_warn(tmp_path: Any) -> None:
         }
     }
     assert ids(CACHES=files) == ["keycloak_jwt_auth.W007"]
+    database = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "token_cache",
+        }
+    }
+    assert ids(CACHES=database) == ["keycloak_jwt_auth.W009"]
     assert ids(CACHES=replicas) == ["keycloak_jwt_auth.W008"]
     replicas["default"]["LOCATION"] = "redis://primary.test:6379,redis://replica.test:6379"
     assert ids(CACHES=replicas) == ["keycloak_jwt_auth.W008"]

@@ -1,4 +1,5 @@
-"""Fixtures for tests against the real Keycloak (and Redis) started by the project's scripts.
+"""Fixtures for tests against the real Keycloak, Redis, memcached and PostgreSQL started by the
+project's scripts.
 
 A server that is not running is started once per test run and stopped at the end. If it
 cannot start, the tests fail: they never skip.
@@ -6,22 +7,30 @@ cannot start, the tests fail: they never skip.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import requests
 
 from support.realm import realm_secrets
+from support.shared_cache import SharedCache
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYCLOAK_PORT = int(os.environ.get("KEYCLOAK_PORT", "8080"))
 KEYCLOAK_URL = f"http://127.0.0.1:{KEYCLOAK_PORT}"
 MANAGEMENT_PORT = int(os.environ.get("KEYCLOAK_MANAGEMENT_PORT", "9000"))
 REDIS_PORT = int(os.environ.get("REDIS_PORT", "6390"))
+MEMCACHED_PORT = int(os.environ.get("MEMCACHED_PORT", "11290"))
+POSTGRES_PORT = int(os.environ.get("POSTGRES_PORT", "5490"))
+POSTGRES_DB = os.environ.get("POSTGRES_DB", "keycloak_jwt_auth")
+CACHE_TABLE = "keycloak_jwt_auth_cache"
 
 
 def keycloak_ready() -> bool:
@@ -49,15 +58,93 @@ def keycloak_server() -> Iterator[str]:
         run_script("keycloak.sh", "stop")
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[str]:
-    status = subprocess.run([str(ROOT / "scripts" / "redis.sh"), "status"], capture_output=True)
+@contextlib.contextmanager
+def script_service(name: str) -> Iterator[None]:
+    """scripts/NAME.sh: started unless running, and then stopped at the end."""
+    status = subprocess.run([str(ROOT / "scripts" / name), "status"], capture_output=True)
     started_here = status.returncode != 0
     if started_here:
-        run_script("redis.sh", "start")
-    yield f"redis://127.0.0.1:{REDIS_PORT}/0"
-    if started_here:
-        run_script("redis.sh", "stop")
+        run_script(name, "start")
+    try:
+        yield
+    finally:
+        if started_here:
+            run_script(name, "stop")
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    with script_service("redis.sh"):
+        yield f"redis://127.0.0.1:{REDIS_PORT}/0"
+
+
+@pytest.fixture(scope="session")
+def memcached_server() -> Iterator[str]:
+    """The cache URL of the real memcached, for Django's PyMemcacheCache."""
+    with script_service("memcached.sh"):
+        yield f"pymemcache://127.0.0.1:{MEMCACHED_PORT}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The database URL of the real PostgreSQL's test database."""
+    with script_service("postgres.sh"):
+        yield f"postgres://postgres@127.0.0.1:{POSTGRES_PORT}/{POSTGRES_DB}"
+
+
+@pytest.fixture(scope="session")
+def database_cache(postgres_server: str) -> SharedCache:
+    """Django's DatabaseCache on the real PostgreSQL; its table is made here, once, before any
+    worker starts (``createcachetable``)."""
+    cache = SharedCache("postgres", f"dbcache://{CACHE_TABLE}", postgres_server)
+    try:
+        cache.create_table()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return cache
+
+
+# The real shared caches, for @pytest.mark.parametrize("shared_cache", SHARED_CACHES,
+# indirect=True); each brings its own marker.
+SHARED_CACHES = [
+    pytest.param("redis", marks=pytest.mark.redis, id="redis"),
+    pytest.param("memcached", marks=pytest.mark.memcached, id="memcached"),
+    pytest.param("postgres", marks=pytest.mark.postgres, id="postgres"),
+]
+
+
+@pytest.fixture
+def shared_cache(request: pytest.FixtureRequest) -> SharedCache:
+    """One real shared cache, emptied; only the server the test needs is started."""
+    name = request.param
+    if name == "redis":
+        cache = SharedCache(name, request.getfixturevalue("redis_server"))
+    elif name == "memcached":
+        cache = SharedCache(name, request.getfixturevalue("memcached_server"))
+    else:
+        cache = request.getfixturevalue("database_cache")
+    try:
+        cache.clear()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return cache
+
+
+def wait_for_lock_waiters(watch: psycopg.Connection[Any], count: int) -> None:
+    """Until ``count`` sessions of the test database wait on a lock; ``watch`` must autocommit
+    (pg_stat_activity is read afresh in each transaction)."""
+    deadline = time.monotonic() + 60
+    waiting = 0
+    while time.monotonic() < deadline:
+        row = watch.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchone()
+        waiting = row[0] if row else 0
+        if waiting >= count:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"{waiting} of {count} processes reached the lock")
 
 
 def client_settings(server_url: str, **overrides: Any) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""One token per lifetime for a whole deployment: worker processes sharing the real Redis, token
-requests counted at the real Keycloak (its CLIENT_LOGIN events)."""
+"""One token per lifetime for a whole deployment: worker processes sharing a real cache (Redis,
+memcached, Django's DatabaseCache on PostgreSQL), token requests counted at the real Keycloak
+(its CLIENT_LOGIN events)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import redis
 
 from support.keycloak_events import token_events
+from support.shared_cache import SharedCache
 from support.worker import start_worker
 
-from .conftest import ROOT, run_script
+from .conftest import CACHE_TABLE, ROOT, SHARED_CACHES, run_script, wait_for_lock_waiters
 
-pytestmark = [pytest.mark.keycloak, pytest.mark.redis]
+pytestmark = [pytest.mark.keycloak]
 
 CLIENT = "django-short-lived"
 LIFETIME = 10.0
@@ -42,6 +45,7 @@ def start_app_worker(
     start_at: float,
     until: float,
     app_settings: dict[str, Any] | None = None,
+    database_url: str = "",
 ) -> subprocess.Popen[bytes]:
     return start_worker(
         "app",
@@ -49,6 +53,7 @@ def start_app_worker(
         out,
         client=CLIENT,
         cache_url=cache_url,
+        database_url=database_url,
         app_settings=app_settings,
         threads=threads,
         start_at=start_at,
@@ -70,13 +75,23 @@ def assert_clean(reports: list[dict[str, Any]]) -> None:
         assert report["calls"] > 0
 
 
-def test_4_processes_x_8_threads_fetch_one_token_per_lifetime(shared: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("shared_cache", SHARED_CACHES, indirect=True)
+def test_4_processes_x_8_threads_fetch_one_token_per_lifetime(
+    real_keycloak: str, shared_cache: SharedCache, tmp_path: Path
+) -> None:
     duration = 24.0  # renewals at about 6.7, 13.3 and 20 s: 4 tokens, far from any boundary
     since = time.time()
     start_at = since + 3.0
     outs = [tmp_path / f"{i}.json" for i in range(4)]
     workers = [
-        start_app_worker(out, shared, threads=8, start_at=start_at, until=start_at + duration)
+        start_app_worker(
+            out,
+            shared_cache.cache_url,
+            database_url=shared_cache.database_url,
+            threads=8,
+            start_at=start_at,
+            until=start_at + duration,
+        )
         for out in outs
     ]
     reports = finish(workers, outs)
@@ -101,11 +116,17 @@ class Blackhole(BaseHTTPRequestHandler):
         pass
 
 
-def test_lock_holder_killed_mid_renewal(shared: str, tmp_path: Path) -> None:
-    lock_timeout = 3
+def start_blackhole() -> ThreadingHTTPServer:
     hole = ThreadingHTTPServer(("127.0.0.1", 0), Blackhole)
     hole.daemon_threads = True
     threading.Thread(target=hole.serve_forever, daemon=True).start()
+    return hole
+
+
+@pytest.mark.redis
+def test_lock_holder_killed_mid_renewal(shared: str, tmp_path: Path) -> None:
+    lock_timeout = 3
+    hole = start_blackhole()
     store = redis.Redis.from_url(shared)
     try:
         victim = start_app_worker(
@@ -153,6 +174,7 @@ def test_lock_holder_killed_mid_renewal(shared: str, tmp_path: Path) -> None:
     assert len({jti for r in reports for jti in r["tokens"]}) == 1
 
 
+@pytest.mark.redis
 def test_redis_stopped_mid_run_then_restarted(shared: str, tmp_path: Path) -> None:
     since = time.time()
     start_at, until = since + 3, since + 3 + 40
@@ -181,3 +203,76 @@ def test_redis_stopped_mid_run_then_restarted(shared: str, tmp_path: Path) -> No
     assert len(after) <= 1 + int((until - restarted) // RENEWAL_PERIOD)
     during = [e for e in events if (start_at + 6) * 1000 <= e["time"] < restarted * 1000]
     assert len(during) >= 3  # without Redis each process renewed on its own
+
+
+@pytest.mark.postgres
+def test_database_cache_lock_left_to_expire_lets_several_processes_fetch(
+    real_keycloak: str, database_cache: SharedCache, tmp_path: Path
+) -> None:
+    """What the stampede test cannot show on DatabaseCache: there, a released lock is a deleted
+    row, and ``add`` (an INSERT) lets one process win. A lock left to time out (its holder
+    killed, or a failed renewal's back-off) stays as an expired row, and ``add`` over it lets
+    every process that read it win (tests/integration/test_cache_add.py). Here the processes
+    line up on PostgreSQL's row lock, as they may by chance, and several fetch a token."""
+    database_cache.clear()
+    processes = 4
+    hole = start_blackhole()
+    lock_rows = f"SELECT cache_key FROM {CACHE_TABLE} WHERE cache_key LIKE %s"
+    try:
+        with psycopg.connect(database_cache.database_url, autocommit=True) as watch:
+            victim = start_app_worker(
+                tmp_path / "victim.json",
+                database_cache.cache_url,
+                database_url=database_cache.database_url,
+                threads=1,
+                start_at=0,
+                until=time.time() + 60,
+                app_settings={
+                    "LOCK_TIMEOUT": 1,
+                    "RETRIES": 0,
+                    "TIMEOUT": 30,
+                    "TOKEN_ENDPOINT": f"http://127.0.0.1:{hole.server_address[1]}/token",
+                },
+            )
+            deadline = time.time() + 20
+            while not watch.execute(lock_rows, ["%:lock"]).fetchall() and time.time() < deadline:
+                time.sleep(0.05)
+            [(lock_key,)] = watch.execute(lock_rows, ["%:lock"]).fetchall()
+            victim.send_signal(signal.SIGKILL)  # dies holding the lock, mid-request
+            victim.wait(10)
+            time.sleep(2.5)  # the lock expires, its row stays
+
+            with psycopg.connect(database_cache.database_url) as holder:
+                expired_lock = holder.execute(
+                    f"SELECT 1 FROM {CACHE_TABLE} WHERE cache_key = %s AND expires < now()"
+                    " FOR UPDATE",
+                    [lock_key],
+                ).fetchone()
+                assert expired_lock is not None  # what the killed holder left, held for now
+                outs = [tmp_path / f"{i}.json" for i in range(processes)]
+                workers = [
+                    start_app_worker(
+                        out,
+                        database_cache.cache_url,
+                        database_url=database_cache.database_url,
+                        threads=2,
+                        start_at=0,
+                        until=time.time() + 12,
+                    )
+                    for out in outs
+                ]
+                wait_for_lock_waiters(watch, processes)  # each process is inside add
+                released = time.time()
+            # Leaving the block commits: the row lock is gone, the row still expired.
+            reports = finish(workers, outs)
+            events = token_events(CLIENT, released, released + 5)  # before any renewal
+    finally:
+        hole.shutdown()
+
+    assert_clean(reports)
+    fetched = sum(r["app_fetches"] for r in reports)
+    first_tokens = {e["details"]["token_id"] for e in events}
+    # Every process took the "lock"; most fetched before another's token reached the cache.
+    assert len(events) > 1, "one fetch: DatabaseCache.add over an expired row was atomic here"
+    assert fetched >= len(events)
+    assert first_tokens <= {jti for r in reports for jti in r["tokens"]}
