@@ -23,11 +23,12 @@ from .exceptions import (
     KeycloakJWTAuthError,
     KeycloakUnavailableError,
     OAuthError,
+    TLSError,
     TokenEndpointError,
     TokenEndpointUnavailableError,
     UnauthorizedClientError,
 )
-from .manager import TokenManager, get_access_token, get_token_manager
+from .manager import TokenManager, aget_access_token, get_access_token, get_token_manager
 from .tokens import AccessToken
 
 __all__ = [
@@ -47,11 +48,13 @@ __all__ = [
     "KeycloakJWTAuthError",
     "KeycloakUnavailableError",
     "OAuthError",
+    "TLSError",
     "ServiceAccountAuth",
     "TokenEndpointError",
     "TokenEndpointUnavailableError",
     "TokenManager",
     "UnauthorizedClientError",
+    "aget_access_token",
     "get_access_token",
     "get_token_manager",
 ]

@@ -7,16 +7,23 @@ Rules (design.md section 3):
   ``Flight`` that this process's callers share) and one per deployment (the store's lock);
   waiting is bounded by ``LOCK_TIMEOUT``, after which a waiter fetches itself.
 
+Async callers (``aget_token``) share the same state: the warm path is the same memory read;
+anything else runs the sync policy in one worker thread per event loop, which every task of that
+loop awaits (Django's async cache API would be a thread hop per call too: its built-in backends
+wrap the sync methods). The loop never blocks, and no lock is held across an ``await``.
+
 Where the token lives (memory, the shared cache, the lock) is the store's business.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import threading
 import time
+import weakref
 
 import requests
 from django.core.signals import setting_changed
@@ -79,6 +86,10 @@ class TokenManager:
         self._flight: Flight | None = None
         self._backoff_lock_owner: str | None = None  # shared lock kept after a failed renewal
         self._dropped_for_refusal_at = -REFUSED_AGAIN_GRACE  # time.time() of the last such drop
+        # The offloaded look-or-fetch each event loop's tasks share (one per loop at a time).
+        self._offloads: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, asyncio.Future[AccessToken]
+        ] = weakref.WeakKeyDictionary()
 
     def __repr__(self) -> str:
         return f"<TokenManager client={self.config.name!r} client_id={self.config.client_id!r}>"
@@ -102,6 +113,39 @@ class TokenManager:
         else:
             self._renew_without_waiting(token, now)
         return token
+
+    async def aget_token(self, *, force_refresh: bool = False) -> AccessToken:
+        """``get_token`` for async code. While a valid token exists no task waits: when it is
+        time to look again (or renew), that happens in the background."""
+        serving = self._serving
+        if not force_refresh and serving is not None:
+            now = time.time()
+            if now < serving[1]:
+                return serving[0]
+            if now < usable_until(serving[0]):
+                self._offload()  # look in the shared cache, or renew, without waiting
+                return serving[0]
+        return await asyncio.shield(self._offload(force_refresh=force_refresh))
+
+    def _offload(self, *, force_refresh: bool = False) -> asyncio.Future[AccessToken]:
+        """The sync policy in a worker thread, shared by every task of this loop."""
+        loop = asyncio.get_running_loop()
+        shared = None if force_refresh else self._offloads.get(loop)
+        if shared is None:
+            shared = asyncio.ensure_future(
+                asyncio.to_thread(self.get_token, force_refresh=force_refresh)
+            )
+            shared.add_done_callback(self._offload_done)
+            if not force_refresh:
+                self._offloads[loop] = shared
+        return shared
+
+    def _offload_done(self, done: asyncio.Future[AccessToken]) -> None:
+        with contextlib.suppress(KeyError):
+            if self._offloads[done.get_loop()] is done:
+                del self._offloads[done.get_loop()]
+        if not done.cancelled():
+            done.exception()  # retrieved here too: every waiter may have been cancelled
 
     def get_token_with_origin(self, *, force_refresh: bool = False) -> tuple[AccessToken, bool]:
         """The token, and True when it came from memory or the shared cache (not fetched now)."""
@@ -287,6 +331,7 @@ class TokenManager:
         self._lock = threading.Lock()
         self._flight = None
         self._backoff_lock_owner = None
+        self._offloads = weakref.WeakKeyDictionary()  # the parent's loops are not ours
         self.session = requests.Session()  # the parent's pooled sockets stay the parent's
 
 
@@ -324,3 +369,8 @@ def get_token_manager(client: str = DEFAULT_CLIENT) -> TokenManager:
 def get_access_token(client: str = DEFAULT_CLIENT, *, force_refresh: bool = False) -> str:
     """The access token of ``client``, from memory or the shared cache when it can be."""
     return get_token_manager(client).get_token(force_refresh=force_refresh).value
+
+
+async def aget_access_token(client: str = DEFAULT_CLIENT, *, force_refresh: bool = False) -> str:
+    """``get_access_token`` for async code: the same token, the same single flight."""
+    return (await get_token_manager(client).aget_token(force_refresh=force_refresh)).value
