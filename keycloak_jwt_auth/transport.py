@@ -15,7 +15,7 @@ What an answer *means* is mapped by tables in ``exceptions.py`` (OAuth errors, A
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +35,7 @@ TOKEN_BODY_LIMIT = 64 * 1024  # a token response is a few KiB
 ADMIN_BODY_LIMIT = 16 * 1024 * 1024  # a page of full user representations
 CHUNK = 64 * 1024
 COMPRESSED = ("gzip", "x-gzip", "deflate")
+REDIRECTS = (301, 302, 303, 307, 308)
 
 
 @sensitive_variables()
@@ -63,61 +64,77 @@ def exchange(
             **kwargs,
         )
     except requests.exceptions.SSLError as exc:
-        failure = TLSError(
-            f"TLS with {urlsplit(url).netloc} failed: {network_cause(exc)}. Check VERIFY (True, or "
-            "the path of the CA bundle that signed Keycloak's certificate)."
-        )
+        failure = tls_error(url, network_cause(exc))
     except requests.Timeout:
         failure = unavailable("timed out")
     except requests.RequestException as exc:
         failure = unavailable(network_cause(exc))
     else:
-        failure = _check_answer(response, unavailable, refused, limit)
+        failure = _read_into(response, unavailable, refused, limit)
         if failure is None:
             return response
     raise failure  # raised outside the except blocks: no requests exception in its chain
 
 
-def _check_answer(
+def _read_into(
     response: requests.Response, unavailable: Unavailable, refused: Refused, limit: int
 ) -> KeycloakJWTAuthError | None:
-    """Read the body into ``response`` (inflated, at most ``limit`` bytes); the caller's error
-    when the answer is refused (a redirect, a body too large or corrupt) or cut short."""
-    status = response.status_code
+    """Read the answer's body into ``response``; the caller's error when it is cut short or
+    refused (see ``judge``)."""
     try:
-        body = _read_at_most(response, limit)
-        encoding = response.headers.get("Content-Encoding", "").strip().lower()
-        if encoding in COMPRESSED:
-            body = zlib.decompressobj(32 + zlib.MAX_WBITS).decompress(body, limit + 1)
-        elif encoding not in ("", "identity"):
-            return refused(f"answered an unsupported Content-Encoding {encoding!r}", status)
-    except zlib.error as exc:
-        return refused(f"answered a corrupt {encoding} body ({exc})", status)
+        raw = read_at_most(response.raw.stream(CHUNK, decode_content=False), limit)
     except (urllib3.exceptions.HTTPError, OSError) as exc:  # cut short, timed out mid-body
         return unavailable(network_cause(exc))
     finally:
         response.close()  # a fully read connection is back in the pool; a cut one is dropped
-    if len(body) > limit:
-        return refused(f"answered a body larger than {limit} bytes", status)
-    response._content = body
-    if response.is_redirect:
-        location = response.headers.get("Location", "")
-        return refused(
-            f"answered HTTP {status} redirecting to {location!r}; redirects are not followed "
-            "(no credential follows one): configure the final URL instead",
-            status,
-        )
-    return None
+    response._content, failure = judge(
+        response.status_code, response.headers, raw, refused=refused, limit=limit
+    )
+    return failure
 
 
-def _read_at_most(response: requests.Response, limit: int) -> bytes:
-    chunks, size = [], 0
-    for chunk in response.raw.stream(CHUNK, decode_content=False):
-        chunks.append(chunk)
+def read_at_most(chunks: Iterable[bytes], limit: int) -> bytes:
+    """The raw body, stopping once it is over ``limit`` bytes (the caller then refuses it)."""
+    read, size = [], 0
+    for chunk in chunks:
+        read.append(chunk)
         size += len(chunk)
         if size > limit:
             break
-    return b"".join(chunks)
+    return b"".join(read)
+
+
+def judge(
+    status: int, headers: Mapping[str, str], raw: bytes, *, refused: Refused, limit: int
+) -> tuple[bytes, KeycloakJWTAuthError | None]:
+    """The body, inflated up to ``limit``; and the caller's error when the answer is refused:
+    too large, compressed in a way we do not read, corrupt, or a redirect."""
+    encoding = headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity", *COMPRESSED):
+        return b"", refused(f"answered an unsupported Content-Encoding {encoding!r}", status)
+    try:
+        inflate = encoding in COMPRESSED
+        body = (
+            zlib.decompressobj(32 + zlib.MAX_WBITS).decompress(raw, limit + 1) if inflate else raw
+        )
+    except zlib.error as exc:
+        return b"", refused(f"answered a corrupt {encoding} body ({exc})", status)
+    if len(body) > limit:
+        return b"", refused(f"answered a body larger than {limit} bytes", status)
+    if status in REDIRECTS and "Location" in headers:
+        return body, refused(
+            f"answered HTTP {status} redirecting to {headers['Location']!r}; redirects are not "
+            "followed (no credential follows one): configure the final URL instead",
+            status,
+        )
+    return body, None
+
+
+def tls_error(url: str, cause: str) -> TLSError:
+    return TLSError(
+        f"TLS with {urlsplit(url).netloc} failed: {cause}. Check VERIFY (True, or the path of "
+        "the CA bundle that signed Keycloak's certificate)."
+    )
 
 
 def url_origin(url: str) -> tuple[str, str, int | None]:

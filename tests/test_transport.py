@@ -106,6 +106,12 @@ def test_a_compressed_token_response_within_the_cap_is_read(keycloak: Loopback) 
     assert keycloak.received[0].headers["Accept-Encoding"] == "identity"
 
 
+def test_an_identity_encoded_token_response_is_read(keycloak: Loopback) -> None:
+    body = json.dumps({"access_token": "plain", "expires_in": 300, "token_type": "Bearer"})
+    keycloak.route(TOKEN_PATH, Answer(200, body.encode(), {"Content-Encoding": "identity"}))
+    assert get_access_token() == "plain"
+
+
 def test_an_unknown_content_encoding_is_refused(keycloak: Loopback) -> None:
     keycloak.route(TOKEN_PATH, Answer(200, b"\x00\x01", {"Content-Encoding": "br"}))
     with pytest.raises(InvalidTokenResponseError, match="unsupported Content-Encoding 'br'"):
