@@ -6,7 +6,9 @@ through Django's cache so a whole deployment fetches one per lifetime.
 
 from __future__ import annotations
 
-from .admin_api import KeycloakAdmin
+from typing import Any
+
+from .admin_api import AsyncKeycloakAdmin, KeycloakAdmin
 from .auth import ServiceAccountAuth
 from .exceptions import (
     AdminAPIError,
@@ -38,7 +40,9 @@ __all__ = [
     "AdminForbiddenError",
     "AdminNotFoundError",
     "AdminUnavailableError",
+    "AsyncKeycloakAdmin",
     "ConfigurationError",
+    "HttpxServiceAccountAuth",
     "InvalidClientError",
     "InvalidGrantError",
     "InvalidRequestError",
@@ -58,3 +62,13 @@ __all__ = [
     "get_access_token",
     "get_token_manager",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # HttpxServiceAccountAuth subclasses httpx.Auth: imported on first use, so that the package
+    # imports without httpx (a ConfigurationError then says which extra to install).
+    if name == "HttpxServiceAccountAuth":
+        from .async_http import HttpxServiceAccountAuth
+
+        return HttpxServiceAccountAuth
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
