@@ -6,8 +6,9 @@ They expose realm data, so they are for staff users unless
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import jwt
@@ -16,16 +17,18 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.cache import patch_cache_control
 
-from .admin_api import KeycloakAdmin
+from .admin_api import AsyncKeycloakAdmin, KeycloakAdmin, UserRepresentation
 from .conf import DEFAULT_CLIENT, demo_views_allow_anonymous
 from .exceptions import AdminForbiddenError, KeycloakJWTAuthError, KeycloakUnavailableError
 from .manager import get_token_manager
+from .tokens import AccessToken
 
 PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
 SHOWN_CLAIMS = ("azp", "iss", "exp", "scope")
 
 View = Callable[..., HttpResponse]
+AsyncView = Callable[..., Coroutine[Any, Any, HttpResponse]]
 
 
 def staff_unless_demo_open(*, json: bool) -> Callable[[View], View]:
@@ -35,21 +38,28 @@ def staff_unless_demo_open(*, json: bool) -> Callable[[View], View]:
     def decorator(view: View) -> View:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            response = _for_staff(view, json, request, *args, **kwargs)
-            patch_cache_control(response, private=True, no_store=True)
-            return response
+            refusal = _refusal(request, request.user, json)
+            return _private(refusal or view(request, *args, **kwargs))
 
         return wrapper
 
     return decorator
 
 
-def _for_staff(
-    view: View, json: bool, request: HttpRequest, *args: Any, **kwargs: Any
-) -> HttpResponse:
-    user = request.user
+def async_staff_unless_demo_open(view: AsyncView) -> AsyncView:
+    """``staff_unless_demo_open(json=True)`` for an ``async def`` view."""
+
+    @functools.wraps(view)
+    async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        refusal = _refusal(request, await request.auser(), json=True)
+        return _private(refusal or await view(request, *args, **kwargs))
+
+    return wrapper
+
+
+def _refusal(request: HttpRequest, user: Any, json: bool) -> HttpResponse | None:
     if demo_views_allow_anonymous() or (user.is_active and user.is_staff):
-        return view(request, *args, **kwargs)
+        return None
     if json:
         return JsonResponse({"error": "Staff users only."}, status=403)
     if not user.is_authenticated:
@@ -57,10 +67,26 @@ def _for_staff(
     return HttpResponse("Staff users only.", status=403, content_type="text/plain")
 
 
+def _private(response: HttpResponse) -> HttpResponse:
+    patch_cache_control(response, private=True, no_store=True)
+    return response
+
+
 def token_status(client: str = DEFAULT_CLIENT) -> dict[str, Any]:
     """What may be shown of the token: never its value."""
+    token, from_cache = get_token_manager(client).get_token_with_origin()
+    return _status(client, token, from_cache)
+
+
+async def atoken_status(client: str = DEFAULT_CLIENT) -> dict[str, Any]:
     manager = get_token_manager(client)
-    token, from_cache = manager.get_token_with_origin()
+    fetched_before = manager.fetch_count
+    token = await manager.aget_token()
+    return _status(client, token, from_cache=manager.fetch_count == fetched_before)
+
+
+def _status(client: str, token: AccessToken, from_cache: bool) -> dict[str, Any]:
+    manager = get_token_manager(client)
     try:
         claims = token.unverified_claims()
     except jwt.DecodeError:
@@ -82,17 +108,38 @@ def _int_param(request: HttpRequest, name: str, default: int, maximum: int) -> i
     return min(max(value, 0), maximum)
 
 
-def users_page(request: HttpRequest) -> dict[str, Any]:
+def _page_query(request: HttpRequest) -> tuple[str, int, int]:
     search = request.GET.get("search", "").strip()
     first = _int_param(request, "first", 0, 10**9)
     size = _int_param(request, "max", PAGE_SIZE, MAX_PAGE_SIZE) or PAGE_SIZE
+    return search, first, size
+
+
+def users_page(request: HttpRequest) -> dict[str, Any]:
+    search, first, size = _page_query(request)
     admin = KeycloakAdmin()
     users = admin.users(search=search or None, first=first, max=size, brief=True)
+    return _page(search, first, size, users, admin.users_count(search=search or None))
+
+
+async def ausers_page(request: HttpRequest) -> dict[str, Any]:
+    search, first, size = _page_query(request)
+    admin = AsyncKeycloakAdmin()
+    users, count = await asyncio.gather(
+        admin.users(search=search or None, first=first, max=size, brief=True),
+        admin.users_count(search=search or None),
+    )
+    return _page(search, first, size, users, count)
+
+
+def _page(
+    search: str, first: int, size: int, users: list[UserRepresentation], count: int
+) -> dict[str, Any]:
     return {
         "search": search,
         "first": first,
         "max": size,
-        "count": admin.users_count(search=search or None),
+        "count": count,
         "users": [
             {
                 key: user.get(key)
@@ -146,3 +193,20 @@ def _json_view(build: Callable[[HttpRequest], dict[str, Any]]) -> View:
 
 api_users = _json_view(users_page)
 api_token = _json_view(lambda request: token_status())
+
+
+def _async_json_view(build: Callable[[HttpRequest], Awaitable[dict[str, Any]]]) -> AsyncView:
+    @async_staff_unless_demo_open
+    @functools.wraps(build)
+    async def view(request: HttpRequest) -> HttpResponse:
+        try:
+            return JsonResponse(await build(request))
+        except KeycloakJWTAuthError as exc:
+            status, message = error_status(exc)
+            return JsonResponse({"error": message}, status=status)
+
+    return view
+
+
+async_api_users = _async_json_view(ausers_page)
+async_api_token = _async_json_view(lambda request: atoken_status())

@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # The demo in one command: dependencies, Keycloak with the demo realm, migrations, a real token,
 # then the demo page at http://127.0.0.1:8000/ until Ctrl-C (and Keycloak stops with it).
+#   scripts/demo.sh          Django's runserver (WSGI)
+#   scripts/demo.sh --asgi   uvicorn (ASGI): the async views /api/async/users/ and /api/async/token/
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
+case "${1:-}" in
+  "") export DEMO_SERVER=wsgi ;;
+  --asgi) export DEMO_SERVER=asgi ;;
+  *) echo "usage: $0 [--asgi]" >&2; exit 2 ;;
+esac
 scripts/setup.sh
 export DJANGO_SETTINGS_MODULE=demo_project.settings
 # shellcheck disable=SC2016  # the single-quoted script is expanded by the inner bash
@@ -13,6 +20,10 @@ SERVICES=keycloak exec scripts/with-services.sh bash -c '
   .venv/bin/python manage.py migrate --verbosity 0
   echo "== manage.py fetch_token --decode (claims of a real service-account token)"
   .venv/bin/python manage.py fetch_token --decode
-  echo "== demo page: http://127.0.0.1:${DEMO_PORT:-8000}/  (Ctrl-C to stop)"
-  .venv/bin/python manage.py runserver "127.0.0.1:${DEMO_PORT:-8000}"
+  echo "== demo page: http://127.0.0.1:${DEMO_PORT:-8000}/  ($DEMO_SERVER; Ctrl-C to stop)"
+  if [ "$DEMO_SERVER" = asgi ]; then
+    .venv/bin/uvicorn demo_project.asgi:application --host 127.0.0.1 --port "${DEMO_PORT:-8000}"
+  else
+    .venv/bin/python manage.py runserver "127.0.0.1:${DEMO_PORT:-8000}"
+  fi
 '

@@ -156,3 +156,48 @@ def test_no_browser_or_proxy_keeps_a_demo_answer(
     for answer in answers:
         directives = {d.strip() for d in answer["Cache-Control"].split(",")}
         assert {"private", "no-store"} <= directives
+
+
+@pytest.mark.django_db
+def test_async_twins_of_the_json_views(token_endpoint: Any) -> None:
+    import asyncio
+
+    import respx
+    from django.test import AsyncClient
+
+    token_endpoint(token_body(ACCESS_TOKEN))
+    with respx.mock() as router, override_settings(KEYCLOAK_JWT_AUTH_DEMO_ALLOW_ANONYMOUS=True):
+        router.get(f"{ADMIN_URL}/users").respond(json=USERS)
+        router.get(f"{ADMIN_URL}/users/count").respond(json=25)
+
+        async def main() -> tuple[Any, Any]:
+            client = AsyncClient()
+            users = await client.get("/api/async/users/", {"search": "x", "max": "5"})
+            return users, await client.get("/api/async/token/")
+
+        users, token = asyncio.run(main())
+    assert users.status_code == 200 and users.json()["count"] == 25
+    assert users.json()["users"][0]["id"] == USERS[0]["id"]
+    assert users["Cache-Control"] and "no-store" in users["Cache-Control"]
+    status = token.json()
+    assert status["client_id"] == "django-service" and ACCESS_TOKEN not in token.content.decode()
+    assert {"expires_in", "expires_at", "from_cache", "claims"} <= set(status)
+
+
+@pytest.mark.django_db
+def test_async_views_are_for_staff_and_map_errors(mocked: responses.RequestsMock) -> None:
+    import asyncio
+
+    from django.test import AsyncClient
+
+    mocked.post(TOKEN_URL, body=requests.ConnectionError("refused"))
+
+    async def main() -> tuple[Any, Any]:
+        refused = await AsyncClient().get("/api/async/token/")
+        with override_settings(KEYCLOAK_JWT_AUTH_DEMO_ALLOW_ANONYMOUS=True):
+            unavailable = await AsyncClient().get("/api/async/token/")
+        return refused, unavailable
+
+    refused, unavailable = asyncio.run(main())
+    assert refused.status_code == 403
+    assert unavailable.status_code == 503 and "unavailable" in unavailable.json()["error"]
