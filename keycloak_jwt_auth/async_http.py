@@ -73,8 +73,11 @@ async def _read_at_most(chunks: AsyncIterator[bytes], limit: int) -> bytes:
 
 def _cause(exc: BaseException) -> BaseException:
     """The innermost exception: 'Connection refused', an SSL verification error..."""
-    while exc.__cause__ is not None or exc.__context__ is not None:
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    for _ in range(20):  # a chain is short; a cycle must not hang us
+        inner = exc.__cause__ or exc.__context__
+        if inner is None:
+            break
+        exc = inner
     return exc
 
 

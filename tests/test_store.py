@@ -16,12 +16,12 @@ from keycloak_jwt_auth.tokens import AccessToken
 
 from .conftest import token_body, token_calls
 
-NOW = time.time()
-GOOD = {"value": "shared", "expires_at": NOW + 300, "token_type": "Bearer", "issued_at": NOW}
+NOW = time.time()  # poisoned values are refused whenever the test runs; good ones use now
 
 
-def stored(**changes: Any) -> str:
-    return json.dumps({**GOOD, **changes})
+def stored(now: float = NOW, **changes: Any) -> str:
+    good = {"value": "shared", "expires_at": now + 300, "token_type": "Bearer", "issued_at": now}
+    return json.dumps({**good, **changes})
 
 
 POISONED = [
@@ -76,5 +76,5 @@ def test_bytes_the_backend_cannot_unpickle_are_a_miss_not_an_outage(
 
 
 def test_a_good_shared_value_is_used() -> None:
-    caches["default"].set(get_token_manager().store.key, stored(), 300)
+    caches["default"].set(get_token_manager().store.key, stored(time.time()), 300)
     assert get_access_token() == "shared"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -178,3 +179,22 @@ def real_keycloak(keycloak_server: str, settings: Any) -> str:
     """Point the app at the real Keycloak (default client: django-service)."""
     settings.KEYCLOAK_JWT_AUTH = client_settings(keycloak_server)
     return keycloak_server
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_up(url: str, seconds: float = 30) -> None:
+    """Until ``url`` answers at all (a demo server starting)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            requests.get(url, timeout=5)
+            return
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

@@ -4,30 +4,21 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from support.realm import realm_secrets
 
-from .conftest import ROOT
+from .conftest import ROOT, free_port, wait_until_up
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.browser]
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "artifacts" / "browser"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +46,7 @@ def demo_server(keycloak_server: str, tmp_path_factory: pytest.TempPathFactory) 
     )
     url = f"http://127.0.0.1:{port}/"
     try:
-        for _ in range(100):
-            try:
-                requests.get(url, timeout=5)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+        wait_until_up(url)
         yield url
     finally:
         server.terminate()

@@ -5,8 +5,10 @@ memcached, Django's DatabaseCache on PostgreSQL), token requests counted at the 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -276,3 +278,42 @@ def test_database_cache_lock_left_to_expire_lets_several_processes_fetch(
     assert len(events) > 1, "one fetch: DatabaseCache.add over an expired row was atomic here"
     assert fetched >= len(events)
     assert first_tokens <= {jti for r in reports for jti in r["tokens"]}
+
+
+@pytest.mark.redis
+def test_4_processes_x_4_threads_and_500_tasks_fetch_one_token_per_lifetime(
+    shared: str, tmp_path: Path
+) -> None:
+    """Async callers join the same single flight as threads and other processes."""
+    duration = 24.0
+    since = time.time()
+    start_at = since + 3.0
+    outs = [tmp_path / f"{i}.json" for i in range(4)]
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "support.mixed_worker",
+                f"--client={CLIENT}",
+                f"--cache-url={shared}",
+                "--threads=4",
+                "--tasks=500",
+                f"--start-at={start_at}",
+                f"--until={start_at + duration}",
+                "--interval=0.05",
+                f"--out={out}",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        for out in outs
+    ]
+    reports = finish(workers, outs)
+    events = token_events(CLIENT, since, time.time())
+
+    assert_clean(reports)
+    expected = 1 + int(duration // RENEWAL_PERIOD)
+    assert len(events) == expected, [e["time"] for e in events]
+    assert {e["details"]["token_id"] for e in events} == {j for r in reports for j in r["tokens"]}
+    assert sum(r["app_fetches"] for r in reports) == expected
