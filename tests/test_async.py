@@ -8,7 +8,9 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs
 
+import jwt
 import pytest
 import responses
 
@@ -156,3 +158,13 @@ def test_a_due_renewal_does_not_make_tasks_wait(
     while len(token_calls(mocked)) < 2 and time.time() < deadline:
         time.sleep(0.05)
     assert len(token_calls(mocked)) == 2
+
+
+def test_a_5xx_then_success_retries_with_a_fresh_assertion(mocked: responses.RequestsMock) -> None:
+    mocked.post(TOKEN_URL, body="<html>Bad gateway</html>", status=502, content_type="text/html")
+    mocked.post(TOKEN_URL, json=token_body("after-retry"))
+    assert asyncio.run(aget_access_token()) == "after-retry"
+    forms = [parse_qs(str(call.request.body)) for call in token_calls(mocked)]
+    jtis = {jwt.decode(f["client_assertion"][0], options={"verify_signature": False})["jti"]
+            for f in forms}  # fmt: skip
+    assert len(forms) == 2 and len(jtis) == 2
