@@ -27,7 +27,7 @@ from django.dispatch import receiver
 from .auth import ServiceAccountAuth
 from .conf import CLIENT_SETTINGS, DEFAULT_CLIENT, ClientConfig, get_client_config
 from .exceptions import AdminAPIError, AdminUnavailableError
-from .transport import ADMIN_BODY_LIMIT, Refused, Unavailable, exchange, json_body
+from .transport import ADMIN_BODY_LIMIT, exchange, json_body
 
 J = TypeVar("J")
 
@@ -231,17 +231,22 @@ def result(call: Call[J], status: int, body: Any, text: str, *, realm: str) -> J
     return cast(J, body)
 
 
-def refusals(call: Call[Any], realm: str) -> tuple[Unavailable, Refused]:
-    """The errors the transport raises for ``call``: unreachable, or an answer refused."""
-    context: dict[str, Any] = {"method": "GET", "path": f"/admin/realms/{realm}{call.path}"}
-    return (
-        lambda reason: AdminUnavailableError(
+def request_options(call: Call[Any], config: ClientConfig) -> dict[str, Any]:
+    """How the transport sends ``call`` (sync or async): its URL's query, the answer's cap, and
+    the errors for Keycloak unreachable or an answer refused."""
+    context: dict[str, Any] = {"method": "GET", "path": f"/admin/realms/{config.realm}{call.path}"}
+    return {
+        "config": config,
+        "unavailable": lambda reason: AdminUnavailableError(
             f"cannot reach Keycloak: {reason}", status=None, required_role=call.role, **context
         ),
-        lambda reason, status: AdminAPIError(
+        "refused": lambda reason, status: AdminAPIError(
             f"Keycloak {reason}", status=status, required_role=call.role, **context
         ),
-    )
+        "limit": ADMIN_BODY_LIMIT,
+        "params": call.params,
+        "headers": {"Accept-Encoding": "gzip"},
+    }
 
 
 # --- the clients ---------------------------------------------------------------------------
@@ -301,18 +306,8 @@ class KeycloakAdmin:
             first += page_size
 
     def _run(self, call: Call[J]) -> J:
-        unavailable, refused = refusals(call, self.config.realm)
-        response = exchange(
-            self.session,
-            "GET",
-            f"{self.config.admin_url}{call.path}",
-            config=self.config,
-            unavailable=unavailable,
-            refused=refused,
-            limit=ADMIN_BODY_LIMIT,
-            params=call.params,
-            headers={"Accept-Encoding": "gzip"},
-        )
+        url, options = f"{self.config.admin_url}{call.path}", request_options(call, self.config)
+        response = exchange(self.session, "GET", url, **options)
         body = json_body(response)
         return result(call, response.status_code, body, response.text, realm=self.config.realm)
 
@@ -356,17 +351,8 @@ class AsyncKeycloakAdmin:
             first += page_size
 
     async def _run(self, call: Call[J]) -> J:
-        unavailable, refused = refusals(call, self.config.realm)
-        response = await self._http.aexchange(
-            self._http.async_client(self.client),
-            "GET",
-            f"{self.config.admin_url}{call.path}",
-            config=self.config,
-            unavailable=unavailable,
-            refused=refused,
-            limit=ADMIN_BODY_LIMIT,
-            params=call.params,
-            headers={"Accept-Encoding": "gzip"},
-        )
+        url, options = f"{self.config.admin_url}{call.path}", request_options(call, self.config)
+        client = self._http.async_client(self.client)
+        response = await self._http.aexchange(client, "GET", url, **options)
         body = self._http.json_body(response)
         return result(call, response.status_code, body, response.text, realm=self.config.realm)

@@ -11,6 +11,7 @@ import contextlib
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -198,3 +199,22 @@ def wait_until_up(url: str, seconds: float = 30) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def demo_environment(keycloak_server: str, folder: Path) -> dict[str, str]:
+    """The demo project's environment against the real Keycloak, its database in ``folder``
+    (migrated), the demo views open: what runserver and uvicorn both serve in the tests."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "demo_project.settings",
+        "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}",
+        "KEYCLOAK_SERVER_URL": keycloak_server,
+        "KEYCLOAK_CLIENT_ID": "django-service",
+        "KEYCLOAK_CLIENT_SECRET": realm_secrets()["django-service"],
+        "CACHE_URL": "locmemcache://",
+        "DJANGO_DEBUG": "True",
+        "KEYCLOAK_DEMO_ALLOW_ANONYMOUS": "True",
+    }
+    migrate = [sys.executable, "manage.py", "migrate", "-v0"]
+    subprocess.run(migrate, cwd=ROOT, env=env, check=True, timeout=120)
+    return env

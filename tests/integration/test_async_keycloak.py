@@ -4,7 +4,6 @@ demo's async views served by a real uvicorn process over HTTP."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,9 +14,9 @@ import pytest
 import requests
 
 from keycloak_jwt_auth import AdminForbiddenError, AsyncKeycloakAdmin, aget_access_token
-from support.realm import realm_secrets, realm_users
+from support.realm import realm_users
 
-from .conftest import ROOT, free_port, wait_until_up
+from .conftest import ROOT, demo_environment, free_port, wait_until_up
 
 pytestmark = pytest.mark.keycloak
 
@@ -57,20 +56,7 @@ def test_async_admin_names_the_missing_role(real_keycloak: str) -> None:
 @pytest.fixture(scope="module")
 def uvicorn_demo(keycloak_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "demo_project.settings",
-        "DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('asgi') / 'db.sqlite3'}",
-        "KEYCLOAK_SERVER_URL": keycloak_server,
-        "KEYCLOAK_CLIENT_ID": "django-service",
-        "KEYCLOAK_CLIENT_SECRET": realm_secrets()["django-service"],
-        "CACHE_URL": "locmemcache://",
-        "DJANGO_DEBUG": "True",
-        "KEYCLOAK_DEMO_ALLOW_ANONYMOUS": "True",
-    }
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120
-    )
+    env = demo_environment(keycloak_server, tmp_path_factory.mktemp("asgi"))
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "demo_project.asgi:application", "--port", str(port)],
         cwd=ROOT,

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from support.realm import realm_secrets
-
-from .conftest import ROOT, free_port, wait_until_up
+from .conftest import ROOT, demo_environment, free_port, wait_until_up
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.browser]
 
@@ -24,19 +22,8 @@ SCREENSHOTS = ROOT / "artifacts" / "browser"
 @pytest.fixture(scope="module")
 def demo_server(keycloak_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "demo_project.settings",
-        "DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('demo') / 'db.sqlite3'}",
-        "KEYCLOAK_SERVER_URL": keycloak_server,
-        "KEYCLOAK_CLIENT_ID": "django-service",
-        "KEYCLOAK_CLIENT_SECRET": realm_secrets()["django-service"],
-        "CACHE_URL": "locmemcache://",
-        "DJANGO_DEBUG": "True",
-        "KEYCLOAK_DEMO_ALLOW_ANONYMOUS": "True",
-    }
+    env = demo_environment(keycloak_server, tmp_path_factory.mktemp("demo"))
     manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
     server = subprocess.Popen(
         [*manage, "runserver", "--noreload", f"127.0.0.1:{port}"],
         cwd=ROOT,
