@@ -23,7 +23,6 @@ import logging
 import os
 import threading
 import time
-import weakref
 
 import requests
 from django.core.signals import setting_changed
@@ -38,6 +37,7 @@ from .conf import (
     one_request_seconds,
 )
 from .exceptions import KeycloakJWTAuthError
+from .offload import LoopShared
 from .store import TokenStore, usable_until
 from .token_endpoint import longest_backoff, request_token
 from .tokens import AccessToken
@@ -86,10 +86,7 @@ class TokenManager:
         self._flight: Flight | None = None
         self._backoff_lock_owner: str | None = None  # shared lock kept after a failed renewal
         self._dropped_for_refusal_at = -REFUSED_AGAIN_GRACE  # time.time() of the last such drop
-        # The offloaded look-or-fetch each event loop's tasks share (one per loop at a time).
-        self._offloads: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, asyncio.Future[AccessToken]
-        ] = weakref.WeakKeyDictionary()
+        self._in_thread = LoopShared(self.get_token)  # what async callers await without a token
 
     def __repr__(self) -> str:
         return f"<TokenManager client={self.config.name!r} client_id={self.config.client_id!r}>"
@@ -118,34 +115,16 @@ class TokenManager:
         """``get_token`` for async code. While a valid token exists no task waits: when it is
         time to look again (or renew), that happens in the background."""
         serving = self._serving
-        if not force_refresh and serving is not None:
+        if force_refresh:
+            return await asyncio.to_thread(self.get_token, force_refresh=True)
+        if serving is not None:
             now = time.time()
             if now < serving[1]:
                 return serving[0]
             if now < usable_until(serving[0]):
-                self._offload()  # look in the shared cache, or renew, without waiting
+                self._in_thread.run()  # look in the shared cache, or renew, without waiting
                 return serving[0]
-        return await asyncio.shield(self._offload(force_refresh=force_refresh))
-
-    def _offload(self, *, force_refresh: bool = False) -> asyncio.Future[AccessToken]:
-        """The sync policy in a worker thread, shared by every task of this loop."""
-        loop = asyncio.get_running_loop()
-        shared = None if force_refresh else self._offloads.get(loop)
-        if shared is None:
-            shared = asyncio.ensure_future(
-                asyncio.to_thread(self.get_token, force_refresh=force_refresh)
-            )
-            shared.add_done_callback(self._offload_done)
-            if not force_refresh:
-                self._offloads[loop] = shared
-        return shared
-
-    def _offload_done(self, done: asyncio.Future[AccessToken]) -> None:
-        with contextlib.suppress(KeyError):
-            if self._offloads[done.get_loop()] is done:
-                del self._offloads[done.get_loop()]
-        if not done.cancelled():
-            done.exception()  # retrieved here too: every waiter may have been cancelled
+        return await asyncio.shield(self._in_thread.run())
 
     def get_token_with_origin(self, *, force_refresh: bool = False) -> tuple[AccessToken, bool]:
         """The token, and True when it came from memory or the shared cache (not fetched now)."""
@@ -331,7 +310,7 @@ class TokenManager:
         self._lock = threading.Lock()
         self._flight = None
         self._backoff_lock_owner = None
-        self._offloads = weakref.WeakKeyDictionary()  # the parent's loops are not ours
+        self._in_thread.forget_all()
         self.session = requests.Session()  # the parent's pooled sockets stay the parent's
 
 
