@@ -1,10 +1,11 @@
 """Side-by-side benchmarks against the real Keycloak (and Redis): stampede, hot path, expiry
-boundary, Admin API throughput. Run with ``scripts/bench.sh`` (it starts the servers).
+boundary, Admin API throughput, and the async step (benchmarks/async_steps.py). Run with
+``scripts/bench.sh`` (it starts the servers).
 
-    python -m benchmarks.run [--smoke] [--out artifacts/benchmarks/results.json]
+    python -m benchmarks.run [--smoke] [--only async ...] [--out artifacts/benchmarks/results.json]
 
 Token requests are counted at Keycloak: its CLIENT_LOGIN events for the client, in the run's
-time window, read through the Admin API.
+time window, read through the Admin API (``benchmarks.common.token_requests``).
 """
 
 from __future__ import annotations
@@ -14,25 +15,31 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from support.keycloak_events import token_events
-from support.peers import SERVER_URL, configure_django, python_keycloak_connection
+from benchmarks.async_steps import async_tables, run_async
+from benchmarks.common import (
+    LONG_CLIENT,
+    REDIS_URL,
+    SHORT_CLIENT,
+    SHORT_LIFETIME,
+    SMOKE,
+    Sizes,
+    admin_contenders,
+    compare_admin,
+    flush_redis,
+    latency_summary,
+    merged,
+    run_workers,
+    table,
+    token_requests,
+)
+from support.peers import SERVER_URL, configure_django
 from support.proxy import RecordingProxy
 from support.realm import ROOT, realm_secret
-from support.worker import start_worker
 
-SHORT_CLIENT = "django-short-lived"  # 10 s tokens
-LONG_CLIENT = "django-service"  # 300 s tokens
-SHORT_LIFETIME = 10.0
-REDIS_URL = os.environ.get(
-    "BENCH_REDIS_URL", f"redis://127.0.0.1:{os.environ.get('REDIS_PORT', '6390')}/0"
-)
 CONTENDERS = [  # (worker peer name, cache URL)
     ("app", "locmemcache://"),
     ("app", REDIS_URL),
@@ -43,82 +50,6 @@ CONTENDERS = [  # (worker peer name, cache URL)
     ("python-keycloak", ""),
     ("naive", ""),
 ]
-
-
-@dataclass
-class Sizes:
-    processes: int = 4
-    threads: int = 8
-    lifetimes: float = 3.0  # stampede and boundary run this many token lifetimes
-    stampede_interval: float = 0.02
-    boundary_interval: float = 0.005
-    hot_calls: int = 20_000
-    naive_calls: int = 300
-    admin_calls: int = 600
-
-
-SMOKE = Sizes(processes=2, threads=2, lifetimes=0.3, hot_calls=300, naive_calls=20, admin_calls=10)
-
-
-def percentile(values: list[int], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return float(ordered[min(len(ordered) - 1, int(q * len(ordered)))])
-
-
-def latency_summary(latencies_ns: list[int]) -> dict[str, float]:
-    """p50, p99 and max in microseconds."""
-    return {
-        "p50_us": percentile(latencies_ns, 0.5) / 1000,
-        "p99_us": percentile(latencies_ns, 0.99) / 1000,
-        "max_us": max(latencies_ns) / 1000 if latencies_ns else float("nan"),
-    }
-
-
-def run_workers(
-    peer: str, mode: str, processes: int, *, client: str, cache_url: str, **options: Any
-) -> tuple[list[dict[str, Any]], float, float]:
-    """Start ``processes`` workers; returns their reports and the [start, end] epoch window."""
-    with tempfile.TemporaryDirectory() as folder:
-        outs = [Path(folder) / f"{i}.json" for i in range(processes)]
-        window_start = time.time()
-        workers = [
-            start_worker(
-                peer,
-                mode,
-                out,
-                client=client,
-                cache_url=cache_url,
-                env={"KEYCLOAK_SERVER_URL": SERVER_URL},
-                **options,
-            )
-            for out in outs
-        ]
-        for worker in workers:
-            if worker.wait(timeout=600) != 0:
-                raise RuntimeError(f"benchmark worker {peer} {mode} exited {worker.returncode}")
-        window_end = time.time()
-        return [json.loads(out.read_text()) for out in outs], window_start, window_end
-
-
-def merged(reports: list[dict[str, Any]]) -> dict[str, Any]:
-    latencies = [x for r in reports for x in r["latencies_ns"]]
-    return {
-        "peer": reports[0]["peer"],
-        "calls": sum(r["calls"] for r in reports),
-        "errors": sum(r["errors"] for r in reports),
-        "error_samples": sorted({s for r in reports for s in r["error_samples"]})[:3],
-        "expired_served": sum(r["expired_served"] for r in reports),
-        "distinct_tokens": len({t for r in reports for t in r["tokens"]}),
-        **latency_summary(latencies),
-    }
-
-
-def flush_redis() -> None:
-    import redis
-
-    redis.Redis.from_url(REDIS_URL).flushdb()
 
 
 def stampede(peer: str, cache_url: str, sizes: Sizes) -> dict[str, Any]:
@@ -136,7 +67,7 @@ def stampede(peer: str, cache_url: str, sizes: Sizes) -> dict[str, Any]:
         until=start_at + duration,
         interval=sizes.stampede_interval,
     )
-    events = token_events(SHORT_CLIENT, since, until + 0.5)
+    events = token_requests(SHORT_CLIENT, since, until + 0.5)
     windows = max(duration / SHORT_LIFETIME, 1e-9)
     return {
         **merged(reports),
@@ -177,7 +108,7 @@ def expiry_boundary(peer: str, cache_url: str, sizes: Sizes) -> dict[str, Any]:
     after_first = report["latencies_ns"][1:]  # the first call found no token: it had to wait
     return {
         **merged([report]),
-        "token_requests": len(token_events(SHORT_CLIENT, since, until + 0.5)),
+        "token_requests": len(token_requests(SHORT_CLIENT, since, until + 0.5)),
         "max_after_first_us": max(after_first) / 1000 if after_first else float("nan"),
     }
 
@@ -195,61 +126,12 @@ def timed_calls(call: Any, calls: int) -> tuple[float, list[int]]:
 def admin_throughput(
     sizes: Sizes, ours: RecordingProxy, theirs: RecordingProxy
 ) -> list[dict[str, Any]]:
-    """``/api/users/``-equivalent calls: timed straight to Keycloak, then once more through a
-    counting proxy to see how many TCP connections each client opens."""
-    from keycloak import KeycloakAdmin as PeerAdmin
-
+    """``/api/users/``-equivalent calls, one after another: timed straight to Keycloak, then
+    once more through a counting proxy to see how many TCP connections each client opens."""
     from keycloak_jwt_auth import KeycloakAdmin
 
-    secret = realm_secret(LONG_CLIENT)
-    query = {"first": 0, "max": 10, "briefRepresentation": True}
-
-    def peer_admin(url: str) -> Any:
-        return PeerAdmin(connection=python_keycloak_connection(url, LONG_CLIENT, secret))
-
-    direct_peer, proxied_peer = peer_admin(SERVER_URL), peer_admin(theirs.url)
-    Call = Callable[[], Any]
-    contenders: list[tuple[str, RecordingProxy, Call, Call]] = [
-        (
-            "keycloak_jwt_auth KeycloakAdmin.users",
-            ours,
-            lambda: KeycloakAdmin().users(first=0, max=10, brief=True),
-            lambda: KeycloakAdmin("via-proxy").users(first=0, max=10, brief=True),
-        ),
-        (
-            "python-keycloak KeycloakAdmin.get_users",
-            theirs,
-            lambda: direct_peer.get_users(query),
-            lambda: proxied_peer.get_users(query),
-        ),
-    ]
-    # Keycloak's JIT warms up over the first few hundred calls: warm it with both clients, then
-    # alternate them in rounds, so that neither is measured on a colder server.
-    for _, _, direct, proxied in contenders:
-        timed_calls(direct, max(10, sizes.admin_calls // 3))
-        proxied()
-    rounds, spent = 3, {name: 0.0 for name, *_ in contenders}
-    latencies: dict[str, list[int]] = {name: [] for name, *_ in contenders}
-    for round_ in range(rounds):
-        for name, _, direct, _ in contenders[:: 1 if round_ % 2 == 0 else -1]:
-            seconds, more = timed_calls(direct, sizes.admin_calls // rounds)
-            spent[name] += seconds
-            latencies[name] += more
-    results = []
-    for name, proxy, _, proxied in contenders:
-        before = proxy.connections
-        timed_calls(proxied, sizes.admin_calls // rounds)
-        results.append(
-            {
-                "peer": name,
-                "calls": len(latencies[name]),
-                "calls_per_second": round(len(latencies[name]) / spent[name], 1),
-                "tcp_connections_opened": proxy.connections - before,
-                "token_requests": len(proxy.token_requests()),
-                **latency_summary(latencies[name]),
-            }
-        )
-    return results
+    contenders, _ = admin_contenders(KeycloakAdmin, "get_users", ours, theirs)
+    return compare_admin(contenders, timed_calls, sizes.admin_calls)
 
 
 def machine() -> dict[str, Any]:
@@ -261,28 +143,6 @@ def machine() -> dict[str, Any]:
         "keycloak": next((p.read_text().strip() for p in version), "unknown"),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
-
-
-def fmt(value: float) -> str:
-    if value < 10:
-        return f"{value:.2f}"
-    return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
-
-
-def table(title: str, rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
-    lines = [
-        f"### {title}",
-        "",
-        "| " + " | ".join(h for h, _ in columns) + " |",
-        "|" + "---|" * len(columns),
-    ]
-    for row in rows:
-        cells = []
-        for _, key in columns:
-            value = row.get(key, "")
-            cells.append(fmt(value) if isinstance(value, float) else str(value))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def report_tables(results: dict[str, Any]) -> str:
@@ -361,6 +221,8 @@ def run_all(
     sizes: Sizes, only: set[str], ours: RecordingProxy, theirs: RecordingProxy
 ) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "sizes": sizes.__dict__}
+    if "async" in only:  # first: its counts must not depend on how many events the others left
+        results.update(run_async(sizes, ours, theirs))
     steps = [
         ("stampede", "stampede", stampede, CONTENDERS),
         ("hot", "hot_path", hot_path, CONTENDERS),
@@ -388,10 +250,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--out", type=Path, default=ROOT / "artifacts" / "benchmarks" / "results.json"
     )
-    parser.add_argument("--only", nargs="*", choices=["stampede", "hot", "boundary", "admin"])
+    everything = ["stampede", "hot", "boundary", "admin", "async"]
+    parser.add_argument("--only", nargs="*", choices=everything)
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else Sizes()
-    everything = {"stampede", "hot", "boundary", "admin"}
     only = set(args.only or everything)
 
     keycloak_port = int(SERVER_URL.rsplit(":", 1)[1])
@@ -408,8 +270,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results = run_all(sizes, only, ours, theirs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
-    if only == everything:
-        print(report_tables(results))
+    if only == set(everything):
+        print(report_tables(results) + "\n" + async_tables(results))
+    elif only == {"async"}:
+        print(async_tables(results))
     print(f"results: {args.out}", file=sys.stderr)
     return results
 

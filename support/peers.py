@@ -21,7 +21,9 @@ from keycloak_jwt_auth.assertion import ASSERTION_TYPE, new_jti
 
 from .shared_cache import cache_kind, configure
 
-SERVER_URL = os.environ.get("KEYCLOAK_SERVER_URL", "http://127.0.0.1:8080")
+SERVER_URL = os.environ.get(
+    "KEYCLOAK_SERVER_URL", f"http://127.0.0.1:{os.environ.get('KEYCLOAK_PORT', '8080')}"
+)
 REALM = "demo"
 ISSUER = f"{SERVER_URL}/realms/{REALM}"
 TOKEN_ENDPOINT = f"{ISSUER}/protocol/openid-connect/token"
@@ -105,12 +107,12 @@ def requests_oauth2client(cache_url: str, client_id: str, secret: str, **options
     return Peer(f"requests-oauth2client{suffix}", header)
 
 
-def authlib(cache_url: str, client_id: str, secret: str, **options: Any) -> Peer:
-    from authlib.integrations.requests_client import OAuth2Session
+def authlib_client(kind: Callable[..., Any], client_id: str, secret: str, leeway: Any) -> Any:
+    """An Authlib client (``OAuth2Session`` or ``AsyncOAuth2Client``) for client_credentials
+    with its registered ``ClientSecretJWT``; ``leeway`` None keeps Authlib's default."""
     from authlib.oauth2.rfc7523 import ClientSecretJWT
 
-    leeway = options.get("leeway")
-    session = OAuth2Session(
+    client = kind(
         client_id,
         secret,
         token_endpoint_auth_method="client_secret_jwt",
@@ -118,19 +120,34 @@ def authlib(cache_url: str, client_id: str, secret: str, **options: Any) -> Peer
         grant_type="client_credentials",
         **({} if leeway is None else {"leeway": leeway}),
     )
-    session.register_client_auth_method(ClientSecretJWT(ISSUER))
+    client.register_client_auth_method(ClientSecretJWT(ISSUER))
+    return client
+
+
+def authlib_name(leeway: Any) -> str:
+    return "authlib" + ("" if leeway is None else f" (leeway {leeway} s)")
+
+
+def authlib(cache_url: str, client_id: str, secret: str, **options: Any) -> Peer:
+    from authlib.integrations.requests_client import OAuth2Session
+
+    leeway = options.get("leeway")
+    session = authlib_client(OAuth2Session, client_id, secret, leeway)
     session.fetch_token(TOKEN_ENDPOINT, grant_type="client_credentials")
     request = requests.Request("GET", PROBE_URL).prepare()
 
     def header() -> str:
         return str(session.token_auth(request).headers["Authorization"])
 
-    return Peer("authlib" + ("" if leeway is None else f" (leeway {leeway} s)"), header)
+    return Peer(authlib_name(leeway), header)
 
 
-def python_keycloak_connection(server_url: str, client_id: str, secret: str) -> Any:
-    """python-keycloak has no client_secret_jwt: its token call gets the assertion fields by
-    hand (a fresh assertion each time), so it can use the same Keycloak client as the others."""
+def python_keycloak_connection(
+    server_url: str, client_id: str, secret: str, *, fetch_now: bool = True
+) -> Any:
+    """python-keycloak has no client_secret_jwt: its token calls (``token`` and the async
+    ``a_token``) get the assertion fields by hand (a fresh assertion each time), so it can use
+    the same Keycloak client as the others. ``fetch_now`` False leaves it without a token (cold)."""
     from keycloak import KeycloakOpenIDConnection
 
     connection = KeycloakOpenIDConnection(
@@ -141,20 +158,26 @@ def python_keycloak_connection(server_url: str, client_id: str, secret: str) -> 
         timeout=10,
     )
     openid = connection.keycloak_openid
-    plain_token = openid.token
-
     issuer = f"{server_url}/realms/{REALM}"
+    # python-keycloak has no hook for client assertions: wrap its token calls on this instance.
+    openid.token = with_assertion(openid.token, client_id, secret, issuer)  # type: ignore[method-assign]
+    openid.a_token = with_assertion(openid.a_token, client_id, secret, issuer)  # type: ignore[method-assign]
+    if fetch_now:
+        connection.get_token()
+    return connection
+
+
+def with_assertion(token_call: Callable[..., Any], client_id: str, secret: str, issuer: str) -> Any:
+    """``token_call`` (sync, or async: the coroutine is passed through) with a fresh
+    client_secret_jwt assertion in its form."""
 
     def token_with_assertion(*args: Any, **kwargs: Any) -> Any:
         assertion = assertion_by_hand(client_id, secret, issuer)
-        return plain_token(
+        return token_call(
             *args, client_assertion_type=ASSERTION_TYPE, client_assertion=assertion, **kwargs
         )
 
-    # python-keycloak has no hook for client assertions: wrap its token call on this instance.
-    openid.token = token_with_assertion  # type: ignore[method-assign]
-    connection.get_token()
-    return connection
+    return token_with_assertion
 
 
 def python_keycloak(cache_url: str, client_id: str, secret: str, **options: Any) -> Peer:

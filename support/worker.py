@@ -20,8 +20,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import jwt
 
@@ -39,9 +40,11 @@ def start_worker(
     database_url: str = "",
     app_settings: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
+    module: str = __name__,
     **options: Any,
 ) -> subprocess.Popen[bytes]:
-    """Start this module as a process; ``options`` become ``--name=value`` arguments."""
+    """Start this module (or ``module``: ``support.async_worker``) as a process; ``options``
+    become ``--name=value`` arguments."""
     args = [f"--{name.replace('_', '-')}={value}" for name, value in options.items()]
     if cache_url:
         args.append(f"--cache-url={cache_url}")
@@ -49,7 +52,7 @@ def start_worker(
         args.append(f"--database-url={database_url}")
     if app_settings:
         args.append(f"--app-settings={json.dumps(app_settings)}")
-    command = [sys.executable, "-m", __name__, peer, mode, f"--client={client}", f"--out={out}"]
+    command = [sys.executable, "-m", module, peer, mode, f"--client={client}", f"--out={out}"]
     environment = {**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)}
     return subprocess.Popen([*command, *args], cwd=ROOT, env=environment)
 
@@ -67,7 +70,8 @@ class Observer:
     def see(self, header: str, started: float, finished: float) -> None:
         known = self.expiry.get(header)
         if known is None:
-            claims = jwt.decode(header.split(" ", 1)[1], options={"verify_signature": False})
+            token = header.rsplit(" ", 1)[-1]  # "Bearer <token>", or the token alone
+            claims = jwt.decode(token, options={"verify_signature": False})
             known = self.expiry[header] = (claims["jti"], float(claims["exp"]))
         with self.lock:
             self.calls += 1
@@ -89,7 +93,7 @@ class Observer:
             "errors": self.errors,
             "error_samples": sorted(self.error_samples),
             "expired_served": self.expired,
-            "tokens": sorted({jti for jti, _ in self.expiry.values()}),
+            "tokens": sorted({jti for jti, _ in list(self.expiry.values())}),  # a snapshot
             "latencies_ns": self.latencies,
             **extra,
         }
@@ -166,7 +170,13 @@ class CacheEvents(logging.Handler):
 cache_events = CacheEvents()
 
 
-def app_counters(peer: Peer) -> dict[str, Any]:
+class Counted(Protocol):
+    """A sync or async peer: this app's peers count their token requests."""
+
+    fetches: Callable[[], int] | None
+
+
+def app_counters(peer: Counted) -> dict[str, Any]:
     if peer.fetches is None:
         return {}
     return {
@@ -176,10 +186,13 @@ def app_counters(peer: Peer) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("peer", choices=sorted(PEERS))
-    parser.add_argument("mode", choices=["loop", "hot"])
+def worker_parser(
+    description: str | None, peers: list[str], modes: list[str]
+) -> argparse.ArgumentParser:
+    """The arguments of a worker process (this one, and ``support.async_worker``)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("peer", choices=peers)
+    parser.add_argument("mode", choices=modes)
     parser.add_argument("--client", default="django-short-lived")
     parser.add_argument("--cache-url", default="locmemcache://")
     parser.add_argument(
@@ -199,17 +212,26 @@ def main(argv: list[str] | None = None) -> None:
         default={},
         help="JSON object of KEYCLOAK_JWT_AUTH overrides for the app (e.g. LOCK_TIMEOUT)",
     )
-    args = parser.parse_args(argv)
+    return parser
 
+
+P = TypeVar("P")
+
+
+def build_peer(builders: Mapping[str, Callable[..., P]], args: argparse.Namespace) -> P:
     logging.getLogger("keycloak_jwt_auth").addHandler(cache_events)
-    secret = realm_secret(args.client)
-    peer = PEERS[args.peer](
+    return builders[args.peer](
         args.cache_url,
         args.client,
-        secret,
+        realm_secret(args.client),
         overrides=args.app_settings,
         database_url=args.database_url,
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = worker_parser(__doc__, sorted(PEERS), ["loop", "hot"]).parse_args(argv)
+    peer = build_peer(PEERS, args)
     report = run_loop(peer, args) if args.mode == "loop" else run_hot(peer, args)
     args.out.write_text(json.dumps({"peer": peer.name, "note": peer.note, **report}))
 

@@ -1,5 +1,5 @@
-"""A smoke run of the benchmark harness (tiny sizes): every contender runs and is counted.
-Timings are reported by benchmarks/run.py, never asserted here."""
+"""A smoke run of the benchmark harness (tiny sizes), the async step included: every contender
+runs and is counted. Timings are reported by benchmarks/run.py, never asserted here."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,12 @@ def test_benchmark_harness_smoke(keycloak_server: str, redis_server: str, tmp_pa
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.run", "--smoke", f"--out={out}"],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "BENCH_REDIS_URL": redis_server},
+        env={
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "BENCH_REDIS_URL": redis_server,
+            "KEYCLOAK_SERVER_URL": keycloak_server,  # the workers' Keycloak: the fixture's port
+        },
         capture_output=True,
         text=True,
         timeout=900,
@@ -47,3 +53,29 @@ def test_benchmark_harness_smoke(keycloak_server: str, redis_server: str, tmp_pa
     }
     assert [row["tcp_connections_opened"] for row in results["admin_api"]] == [0, 0]
     assert "### Stampede" in result.stdout and "### Admin API" in result.stdout
+    check_async_step(results, result.stdout)
+
+
+def check_async_step(results: dict[str, Any], stdout: str) -> None:
+    sizes = results["sizes"]
+    hot = results["async_hot_path"]
+    assert len(hot) == 6 and all(row["errors"] == 0 for row in hot)
+    assert {row["calls"] for row in hot} == {sizes["async_hot_calls"]}
+
+    stampede = results["async_stampede"]
+    assert len(stampede) == 5 * len(sizes["stampede_tasks"])
+    assert all(row["errors"] == 0 and row["token_requests"] >= 1 for row in stampede)
+    ours = [row for row in stampede if row["peer"].startswith("keycloak_jwt_auth")]
+    assert [(row["tasks"], row["token_requests"]) for row in ours] == [
+        (tasks, 1) for _ in ("locmem", "redis") for tasks in sizes["stampede_tasks"]
+    ]  # one token request for any number of tasks, in one process
+
+    heartbeat = results["async_heartbeat"]
+    assert heartbeat[0]["peer"] == "heartbeat alone (baseline)" and heartbeat[0]["calls"] == 0
+    assert len(heartbeat) == 6 and all(row["beats"] > 0 and row["errors"] == 0 for row in heartbeat)
+
+    admin = results["async_admin_api"]
+    assert [row["calls"] for row in admin] == [sizes["async_admin_calls"]] * 2
+    assert all(row["tasks"] == sizes["async_admin_tasks"] for row in admin)
+    for title in ("Async hot path", "Async cold stampede", "Event loop heartbeat", "Async Admin"):
+        assert f"### {title}" in stdout
