@@ -23,12 +23,25 @@ from django.dispatch import receiver
 from django.views.decorators.debug import sensitive_variables
 
 from .exceptions import ConfigurationError
+from .keys import (
+    INSTALL_HINT,
+    KEY_ALGORITHMS,
+    KeyProblem,
+    cryptography_installed,
+    key_mismatch,
+    key_weakness,
+    load_private_key,
+    same_key,
+)
 from .masked import Masked
 
 SETTING_NAME = "KEYCLOAK_JWT_AUTH"
 DEMO_SETTING_NAME = "KEYCLOAK_JWT_AUTH_DEMO_ALLOW_ANONYMOUS"
 DEFAULT_CLIENT = "default"
+SECRET_METHOD, KEY_METHOD = "client_secret_jwt", "private_key_jwt"
+AUTH_METHODS = (SECRET_METHOD, KEY_METHOD)
 ALGORITHMS = ("HS256", "HS384", "HS512")
+DEFAULT_ALGORITHM = {SECRET_METHOD: "HS256", KEY_METHOD: "RS256"}
 SECRET_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}  # RFC 7518 section 3.2
 # Settings whose change makes every derived value (configs, managers, sessions) stale.
 CLIENT_SETTINGS = frozenset({SETTING_NAME, "CACHES"})
@@ -40,8 +53,18 @@ DEFAULTS: dict[str, Any] = {
     "SERVER_URL": None,
     "REALM": None,
     "CLIENT_ID": None,
+    "AUTH_METHOD": SECRET_METHOD,
     "CLIENT_SECRET": None,
-    "ALGORITHM": "HS256",
+    "FALLBACK_SECRETS": (),  # further secrets, tried in order when the signature is refused
+    "PRIVATE_KEY": None,  # PEM text (private_key_jwt), or:
+    "PRIVATE_KEY_FILE": None,
+    "NEXT_PRIVATE_KEY": None,  # published in the JWKS before it signs (key rotation), or:
+    "NEXT_PRIVATE_KEY_FILE": None,
+    "KEY_ID": None,  # None: the key's RFC 7638 thumbprint
+    "ALGORITHM": None,  # None: HS256 (client_secret_jwt) or RS256 (private_key_jwt)
+    # The assertion's JOSE "typ" header: RFC 10070's explicit type (Keycloak 26.7 accepts any
+    # typ); "JWT" for a server that insists on the old one.
+    "ASSERTION_TYP": "client-authentication+jwt",
     "AUDIENCE": None,  # None: the realm issuer URL
     "TOKEN_ENDPOINT": None,  # None: derived from SERVER_URL and REALM
     "SCOPE": None,
@@ -67,8 +90,14 @@ class ClientConfig:
     server_url: str
     realm: str
     client_id: str
-    client_secret: str = dataclasses.field(repr=False)
+    auth_method: str
+    client_secret: str = dataclasses.field(repr=False)  # "" with private_key_jwt
+    fallback_secrets: tuple[str, ...] = dataclasses.field(repr=False)
+    private_key: str | None = dataclasses.field(repr=False)  # PEM text
+    next_private_key: str | None = dataclasses.field(repr=False)
+    key_id: str | None
     algorithm: str
+    assertion_typ: str
     audience: str
     token_endpoint: str
     scope: str | None
@@ -92,7 +121,9 @@ class ClientConfig:
     def __repr__(self) -> str:
         return (
             f"ClientConfig(name={self.name!r}, client_id={self.client_id!r}, "
-            f"realm={self.realm!r}, server_url={self.server_url!r}, client_secret='********')"
+            f"realm={self.realm!r}, server_url={self.server_url!r}, "
+            f"auth_method={self.auth_method!r}, algorithm={self.algorithm!r}, "
+            "client_secret='********')"
         )
 
 
@@ -179,6 +210,11 @@ NUMBERS_HINT = (
     "request's worst case + 5 s); REFRESH_MARGIN seconds (default 30); RETRIES a count "
     "(default 2); TIMEOUT finite seconds or a (connect, read) pair (default (5, 10))."
 )
+STRING_KEYS = (
+    *("CLIENT_ID", "CLIENT_SECRET", "SCOPE", "AUDIENCE"),
+    *("KEY_ID", "PRIVATE_KEY", "NEXT_PRIVATE_KEY", "ASSERTION_TYP"),
+)
+FILE_KEYS = ("PRIVATE_KEY_FILE", "NEXT_PRIVATE_KEY_FILE")  # str or os.PathLike
 URL_HINT = (
     "SERVER_URL is Keycloak's base URL without '/realms/...', e.g. 'https://sso.example.com'; "
     "TOKEN_ENDPOINT is a full URL."
@@ -229,23 +265,51 @@ def client_problems(name: str) -> list[Problem]:
     return [problem for check in RULES for problem in check(raw)] + unknown
 
 
+def algorithm_of(raw: Mapping[str, Any]) -> Any:
+    """``ALGORITHM``, or the default of the client's ``AUTH_METHOD``."""
+    method = raw["AUTH_METHOD"]
+    return raw["ALGORITHM"] or DEFAULT_ALGORITHM.get(method if isinstance(method, str) else "")
+
+
+def uses_keys(raw: Mapping[str, Any]) -> bool:
+    return bool(raw["AUTH_METHOD"] == KEY_METHOD)
+
+
 @rule
 def _required(raw: Mapping[str, Any]) -> Iterator[Problem]:
     for key, (check_id, meaning) in REQUIRED.items():
+        if key == "CLIENT_SECRET" and raw["AUTH_METHOD"] != SECRET_METHOD:
+            continue
         if not raw[key]:
             yield Problem(check_id, key, "is missing or empty", f"Set it to {meaning}.")
 
 
 @rule
+def _auth_method(raw: Mapping[str, Any]) -> Iterator[Problem]:
+    if raw["AUTH_METHOD"] not in AUTH_METHODS:
+        yield Problem(
+            "E014",
+            "AUTH_METHOD",
+            f"is {raw['AUTH_METHOD']!r}, not one of {', '.join(AUTH_METHODS)}",
+            "Use 'client_secret_jwt' (Keycloak: 'Signed JWT with Client Secret') or "
+            "'private_key_jwt' (Keycloak: 'Signed JWT').",
+        )
+
+
+@rule
 def _algorithm(raw: Mapping[str, Any]) -> Iterator[Problem]:
-    if raw["ALGORITHM"] not in ALGORITHMS:
+    if raw["AUTH_METHOD"] not in AUTH_METHODS:
+        return
+    method = raw["AUTH_METHOD"]
+    allowed = KEY_ALGORITHMS if uses_keys(raw) else ALGORITHMS
+    if algorithm_of(raw) not in allowed:
         yield Problem(
             "E006",
             "ALGORITHM",
-            f"is {raw['ALGORITHM']!r}, which Keycloak's client_secret_jwt does not use "
-            f"(one of {', '.join(ALGORITHMS)})",
-            f"Use one of {', '.join(ALGORITHMS)}, the same as the client's 'Signature "
-            "algorithm' in Keycloak.",
+            f"is {raw['ALGORITHM']!r}, which Keycloak's {method} does not use "
+            f"(one of {', '.join(allowed)})",
+            f"Use one of {', '.join(allowed)}, the same as the client's 'Signature "
+            "algorithm' in Keycloak (Clients > Credentials).",
         )
 
 
@@ -326,16 +390,21 @@ def _numbers(raw: Mapping[str, Any]) -> Iterator[Problem]:
 
 @rule
 def _secret_length(raw: Mapping[str, Any]) -> Iterator[Problem]:
-    secret, needed = raw["CLIENT_SECRET"], SECRET_BYTES.get(raw["ALGORITHM"])
-    if secret and needed and len(str(secret).encode()) < needed:
-        yield Problem(
-            "W001",
-            "CLIENT_SECRET",
-            f"is shorter than {needed} bytes, the minimum key size for {raw['ALGORITHM']} "
-            "(RFC 7518 section 3.2)",
-            "Regenerate the client secret in Keycloak (Credentials > Regenerate); its "
-            "generated secrets are long enough.",
-        )
+    needed = SECRET_BYTES.get(algorithm_of(raw))
+    fallbacks = raw["FALLBACK_SECRETS"]
+    fallbacks = fallbacks if isinstance(fallbacks, (list, tuple)) else ()
+    secrets = {"CLIENT_SECRET": raw["CLIENT_SECRET"]}
+    secrets.update((f"FALLBACK_SECRETS[{i}]", secret) for i, secret in enumerate(fallbacks))
+    for key, secret in secrets.items():
+        if secret and needed and len(str(secret).encode()) < needed:
+            yield Problem(
+                "W001",
+                key,
+                f"is shorter than {needed} bytes, the minimum key size for {algorithm_of(raw)} "
+                "(RFC 7518 section 3.2)",
+                "Regenerate the client secret in Keycloak (Credentials > Regenerate); its "
+                "generated secrets are long enough.",
+            )
 
 
 @rule
@@ -379,14 +448,16 @@ def _verify(raw: Mapping[str, Any]) -> Iterator[Problem]:
 
 @rule
 def _strings(raw: Mapping[str, Any]) -> Iterator[Problem]:
-    for key in ("CLIENT_ID", "CLIENT_SECRET", "SCOPE", "AUDIENCE"):
-        if raw[key] and not isinstance(raw[key], str):
+    for key in STRING_KEYS + FILE_KEYS:
+        path_like = key in FILE_KEYS and isinstance(raw[key], os.PathLike)
+        if raw[key] and not isinstance(raw[key], str) and not path_like:
             yield Problem(
                 "E011",
                 key,
                 f"must be one string, not {type(raw[key]).__name__}",
                 "SCOPE is space-separated ('email profile'); AUDIENCE one URL (Keycloak "
-                "refuses an assertion with several audiences); read secrets as text.",
+                "refuses an assertion with several audiences); read secrets and keys as text; "
+                "*_FILE settings are paths.",
             )
 
 
@@ -432,6 +503,120 @@ def _long_assertions(raw: Mapping[str, Any]) -> Iterator[Problem]:
         )
 
 
+# --- client authentication material: secrets and keys ----------------------------------------
+
+KEY_SETTINGS = {"PRIVATE_KEY": "PRIVATE_KEY_FILE", "NEXT_PRIVATE_KEY": "NEXT_PRIVATE_KEY_FILE"}
+PEM_FILE_LIMIT = 64 * 1024  # bytes; a larger "key file" is a wrong path (or /dev/zero)
+KEY_HINT = (
+    "Create a key with 'manage.py keycloak_keys generate --algorithm ALG > key.pem' "
+    "(readable by the app's user only) and set PRIVATE_KEY_FILE to its path, or PRIVATE_KEY "
+    "to the PEM text; ALGORITHM must suit the key (RS*/PS*: RSA, ES256/384/512: P-256/384/521, "
+    "EdDSA: Ed25519)."
+)
+
+
+@sensitive_variables()
+def read_pem(raw: Mapping[str, Any], key: str) -> str | None:
+    """The PEM text of key setting ``key`` (``PRIVATE_KEY`` or ``NEXT_PRIVATE_KEY``): the text
+    itself or its ``*_FILE``'s content; ``None`` when neither is set. Raises ``KeyProblem``."""
+    path = raw[KEY_SETTINGS[key]]
+    if not path:
+        return str(raw[key]) if raw[key] else None
+    try:
+        with open(path, "rb") as file:
+            data = file.read(PEM_FILE_LIMIT + 1)
+    except OSError as exc:
+        raise KeyProblem(f"{os.fspath(path)!r} cannot be read ({exc.strerror})") from None
+    if len(data) > PEM_FILE_LIMIT:
+        raise KeyProblem(f"{os.fspath(path)!r} is larger than {PEM_FILE_LIMIT} bytes") from None
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError:
+        raise KeyProblem(f"{os.fspath(path)!r} is not a PEM text file") from None
+
+
+@rule
+@sensitive_variables()
+def _keys(raw: Mapping[str, Any]) -> Iterator[Problem]:
+    if not uses_keys(raw):
+        return
+    if not cryptography_installed():
+        text = "is private_key_jwt, which needs the cryptography package"
+        yield Problem("E019", "AUTH_METHOD", text, f"Install it: {INSTALL_HINT}.")
+        return
+    loaded = {}
+    for key, file_key in KEY_SETTINGS.items():
+        name = file_key if raw[file_key] else key
+        if raw[key] and raw[file_key]:
+            text = f"and {file_key} are both set: which one signs would be a guess"
+            yield Problem("E021", key, text, f"Keep one of {key} and {file_key}.")
+            continue
+        if any(problem.key in (key, file_key) for problem in _strings(raw)):
+            continue  # not text or a path: E011 says so
+        try:
+            pem = read_pem(raw, key)
+            if pem is None:
+                if key == "PRIVATE_KEY":
+                    text = "is missing: private_key_jwt needs PRIVATE_KEY or PRIVATE_KEY_FILE"
+                    yield Problem("E015", key, text, KEY_HINT)
+                continue
+            loaded[key] = private_key = load_private_key(pem)
+        except KeyProblem as exc:
+            yield Problem("E016", name, str(exc), KEY_HINT)
+            continue
+        algorithm = algorithm_of(raw)
+        mismatch = key_mismatch(private_key, algorithm) if algorithm in KEY_ALGORITHMS else None
+        if mismatch:
+            yield Problem("E017", name, mismatch, KEY_HINT)
+        elif weakness := key_weakness(private_key):
+            yield Problem("E018", name, weakness, KEY_HINT)
+    current, upcoming = loaded.get("PRIVATE_KEY"), loaded.get("NEXT_PRIVATE_KEY")
+    if current is not None and upcoming is not None and same_key(current, upcoming):
+        yield Problem(
+            "W010",
+            "NEXT_PRIVATE_KEY_FILE" if raw["NEXT_PRIVATE_KEY_FILE"] else "NEXT_PRIVATE_KEY",
+            "is the same key as PRIVATE_KEY: nothing is being rotated",
+            "Set NEXT_PRIVATE_KEY to a new key (keycloak_keys generate), or remove it.",
+        )
+
+
+@rule
+def _fallback_secrets(raw: Mapping[str, Any]) -> Iterator[Problem]:
+    fallbacks = raw["FALLBACK_SECRETS"]
+    if fallbacks is None or fallbacks == ():
+        return
+    if not isinstance(fallbacks, (list, tuple)) or not all(
+        isinstance(secret, str) and secret and secret == secret.strip() for secret in fallbacks
+    ):
+        yield Problem(
+            "E020",
+            "FALLBACK_SECRETS",
+            "must be a list of client secrets (non-empty strings without surrounding spaces)",
+            "e.g. [env('KEYCLOAK_OLD_CLIENT_SECRET')] while a secret rotation is under way; "
+            "remove it afterwards.",
+        )
+
+
+@rule
+def _unused_credentials(raw: Mapping[str, Any]) -> Iterator[Problem]:
+    method = raw["AUTH_METHOD"]
+    if method == KEY_METHOD:
+        unused = [key for key in ("CLIENT_SECRET", "FALLBACK_SECRETS") if raw[key]]
+        check_id = "W011"
+    elif method == SECRET_METHOD:
+        unused = [key for key in (*KEY_SETTINGS, *FILE_KEYS, "KEY_ID") if raw[key]]
+        check_id = "W012"
+    else:
+        return
+    for key in unused:
+        yield Problem(
+            check_id,
+            key,
+            f"is set but not used: AUTH_METHOD is {method!r}",
+            "Remove it, or set AUTH_METHOD to the method it belongs to.",
+        )
+
+
 # --- configs built from valid settings --------------------------------------------------------
 
 _configs: dict[str, ClientConfig] = {}
@@ -454,13 +639,20 @@ def build_client_config(name: str) -> ClientConfig:
     server_url = str(raw["SERVER_URL"]).rstrip("/")
     realm = str(raw["REALM"])
     issuer = realm_issuer(server_url, realm)
+    keys = uses_keys(raw)
     return ClientConfig(
         name=name,
         server_url=server_url,
         realm=realm,
         client_id=str(raw["CLIENT_ID"]),
-        client_secret=Masked(raw["CLIENT_SECRET"]),
-        algorithm=raw["ALGORITHM"],
+        auth_method=raw["AUTH_METHOD"],
+        client_secret=Masked("" if keys else raw["CLIENT_SECRET"]),
+        fallback_secrets=() if keys else tuple(map(Masked, raw["FALLBACK_SECRETS"] or ())),
+        private_key=_masked(read_pem(raw, "PRIVATE_KEY")) if keys else None,
+        next_private_key=_masked(read_pem(raw, "NEXT_PRIVATE_KEY")) if keys else None,
+        key_id=raw["KEY_ID"] or None,
+        algorithm=algorithm_of(raw),
+        assertion_typ=raw["ASSERTION_TYP"],
         audience=raw["AUDIENCE"] or issuer,
         token_endpoint=raw["TOKEN_ENDPOINT"] or f"{issuer}/protocol/openid-connect/token",
         scope=raw["SCOPE"] or None,
@@ -473,6 +665,10 @@ def build_client_config(name: str) -> ClientConfig:
         background_refresh=bool(raw["BACKGROUND_REFRESH"]),
         lock_timeout=_lock_timeout(raw["LOCK_TIMEOUT"], _timeout(raw["TIMEOUT"])),
     )
+
+
+def _masked(value: str | None) -> Masked | None:
+    return None if value is None else Masked(value)
 
 
 def summary(problems: list[Problem]) -> str:
