@@ -256,6 +256,7 @@ class TokenManager:
                 self.config,
                 session=self.session,
                 before_retry=lambda: self.store.extend_lock(flight.lock_owner),
+                shared=self.store,
             )
         except Exception as exc:
             if isinstance(exc, KeycloakJWTAuthError):

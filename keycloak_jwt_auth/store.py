@@ -27,6 +27,7 @@ T = TypeVar("T")
 
 EXPIRY_LEEWAY = 1.0  # seconds before expires_at that a token stops being handed out
 CACHE_RETRY_INTERVAL = 5.0  # seconds a failed cache is left alone before it is tried again
+SECRET_CHOICE_TIMEOUT = 30 * 24 * 3600  # seconds; a rotation is over long before
 
 
 def token_cache_key(config: ClientConfig) -> str:
@@ -81,6 +82,7 @@ class TokenStore:
         self.cache_alias = config.cache_alias
         self.key = token_cache_key(config)
         self.lock_key = f"{self.key}:lock"
+        self.secret_choice_key = f"{self.key}:secret"
         self.lock_timeout = max(1, math.ceil(config.lock_timeout))
         self.memo: AccessToken | None = None  # the newest token this process has seen
         self._healthy = True
@@ -132,6 +134,15 @@ class TokenStore:
         shared = self.shared()
         if shared is not None and rejected in (None, shared.value):
             self._call(lambda cache: cache.delete(self.key), None)
+
+    def shared_secret_choice(self) -> object:
+        """The fingerprint of the secret Keycloak accepted last, as any process saw it (only a
+        hint of which secret to try first: a foreign value costs one refused request)."""
+        return self._call(_get_decodable(self.secret_choice_key), None)
+
+    def share_secret_choice(self, fingerprint: str) -> None:
+        key, timeout = self.secret_choice_key, SECRET_CHOICE_TIMEOUT
+        self._call(lambda cache: cache.set(key, fingerprint, timeout), None)
 
     def try_lock(self) -> str | None:
         """An owner id when this worker may fetch, None while another worker holds the lock.

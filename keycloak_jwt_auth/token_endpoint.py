@@ -14,7 +14,7 @@ from typing import Any
 import requests
 from django.views.decorators.debug import sensitive_variables
 
-from .assertion import ASSERTION_TYPE, build_client_assertion
+from .assertion import ASSERTION_TYPE, SharedChoice, build_client_assertion, client_authentication
 from .conf import ClientConfig
 from .exceptions import (
     InvalidTokenResponseError,
@@ -29,6 +29,10 @@ logger = logging.getLogger(__name__)
 
 BACKOFF_BASE = 0.25  # seconds; attempt n waits a random time up to BACKOFF_BASE * 2**n
 BACKOFF_CAP = 4.0
+# The OAuth errors Keycloak refuses a client's signature with. (It uses them for other refusals
+# too; trying the other FALLBACK_SECRETS then costs one request each, and the first answer is
+# the one raised.)
+SIGNATURE_REFUSED = frozenset({"unauthorized_client", "invalid_client"})
 
 
 def token_request_form(config: ClientConfig, assertion: str) -> dict[str, str]:
@@ -48,12 +52,14 @@ def request_token(
     *,
     session: requests.Session,
     before_retry: Callable[[], None] | None = None,
+    shared: SharedChoice | None = None,
 ) -> AccessToken:
     """Fetch a token. Connection failures, timeouts and 5xx are retried, each try with a new
-    assertion (``before_retry`` runs before each retry); OAuth errors (4xx) are not."""
+    assertion (``before_retry`` runs before each retry); OAuth errors (4xx) are not. ``shared``
+    tells processes which of several secrets Keycloak accepts."""
     for attempt in range(config.retries + 1):
         try:
-            return post_assertion(config, build_client_assertion(config), session=session)
+            return authenticate(config, session=session, shared=shared)
         except KeycloakUnavailableError as exc:
             if attempt == config.retries:
                 raise
@@ -70,6 +76,33 @@ def request_token(
             if before_retry is not None:
                 before_retry()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def authenticate(
+    config: ClientConfig, *, session: requests.Session, shared: SharedChoice | None = None
+) -> AccessToken:
+    """One token request with a fresh assertion; with ``FALLBACK_SECRETS``, one per secret (the
+    one accepted last first) until Keycloak accepts one."""
+    method = client_authentication(config)
+    candidates, choice = method.candidates(), None
+    if len(candidates) > 1 and shared is not None:
+        choice = shared.shared_secret_choice()
+        candidates = method.candidates(choice)
+    refusal: OAuthError | None = None
+    for signer in candidates:
+        try:
+            token = post_assertion(config, build_client_assertion(config, signer), session=session)
+        except OAuthError as exc:
+            if exc.error not in SIGNATURE_REFUSED:
+                raise
+            refusal = refusal or exc
+            continue
+        fingerprint = method.accepted(signer)
+        if fingerprint is not None and fingerprint != choice and shared is not None:
+            shared.share_secret_choice(fingerprint)
+        return token
+    assert refusal is not None
+    raise refusal
 
 
 def backoff(attempt: int) -> float:

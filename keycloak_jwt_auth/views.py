@@ -16,8 +16,10 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.cache import patch_cache_control
+from django.views.decorators.http import require_safe
 
 from .admin_api import AsyncKeycloakAdmin, KeycloakAdmin, UserRepresentation
+from .assertion import published_keys
 from .conf import DEFAULT_CLIENT, demo_views_allow_anonymous
 from .exceptions import AdminForbiddenError, KeycloakJWTAuthError, KeycloakUnavailableError
 from .manager import get_token_manager
@@ -210,3 +212,19 @@ def _async_json_view(build: Callable[[HttpRequest], Awaitable[dict[str, Any]]]) 
 
 async_api_users = _async_json_view(ausers_page)
 async_api_token = _async_json_view(lambda request: atoken_status())
+
+
+# --- the JWKS Keycloak reads the public keys from (not a demo view: public by design) ---------
+
+JWKS_CONTENT_TYPE = "application/jwk-set+json"  # RFC 7517 section 8.5.1
+JWKS_MAX_AGE = 60  # seconds: long enough to spare the app, short enough for a key rotation
+
+
+@require_safe
+def jwks(request: HttpRequest) -> HttpResponse:
+    """The JSON Web Key Set of every ``private_key_jwt`` client (current and next public keys),
+    for Keycloak's "JWKS URL". Mount it where Keycloak can reach it, e.g.
+    ``path(".well-known/jwks.json", jwks)``."""
+    response = JsonResponse({"keys": published_keys()}, content_type=JWKS_CONTENT_TYPE)
+    patch_cache_control(response, public=True, max_age=JWKS_MAX_AGE)
+    return response

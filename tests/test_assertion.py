@@ -32,7 +32,9 @@ def test_header_and_claims(algorithm: str) -> None:
     before = int(time.time())
     assertion = build_client_assertion(config)
 
-    assert jwt.get_unverified_header(assertion) == {"alg": algorithm, "typ": "JWT"}
+    # RFC 10070's explicit type; Keycloak 26.7 accepts it (tests/integration/test_keycloak.py).
+    header = jwt.get_unverified_header(assertion)
+    assert header == {"alg": algorithm, "typ": "client-authentication+jwt"}
     claims = jwt.decode(
         assertion,
         secret.encode(),
@@ -97,4 +99,13 @@ def test_client_authentication_never_shows_the_secret() -> None:
     method = client_authentication(get_client_config())
     assert isinstance(method, ClientSecretJwt)
     assert settings.TEST_SECRET not in repr(method)
-    assert repr(method) == "ClientSecretJwt(algorithm='HS256', secret='********')"
+    assert repr(method) == "ClientSecretJwt(client='default', secrets=1)"
+    assert settings.TEST_SECRET not in repr(method.candidates())
+
+
+def test_the_typ_header_can_be_plain_jwt_for_older_servers() -> None:
+    with override_settings(
+        KEYCLOAK_JWT_AUTH={**settings.KEYCLOAK_JWT_AUTH, "ASSERTION_TYP": "JWT"}
+    ):
+        assertion = build_client_assertion(get_client_config())
+    assert jwt.get_unverified_header(assertion)["typ"] == "JWT"

@@ -1,0 +1,53 @@
+"""``manage.py keycloak_keys``: make a private key for ``private_key_jwt``, or print the JWKS."""
+
+from __future__ import annotations
+
+import json
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from keycloak_jwt_auth.assertion import published_keys
+from keycloak_jwt_auth.keys import (
+    INSTALL_HINT,
+    KEY_ALGORITHMS,
+    cryptography_installed,
+    generate_private_key,
+)
+
+KEEP_IT_PRIVATE = (
+    "Save it where only the app's user can read it, e.g.\n"
+    "  (umask 077; python manage.py keycloak_keys generate --algorithm {algorithm} > key.pem)\n"
+    "then set PRIVATE_KEY_FILE (or NEXT_PRIVATE_KEY_FILE, to publish it before it signs) and "
+    "ALGORITHM = {algorithm!r}. Never commit it."
+)
+
+
+class Command(BaseCommand):
+    help = (
+        "Keys for private_key_jwt: 'generate' prints a new private key (PEM), 'jwks' prints the "
+        "public JSON Web Key Set the jwks view serves to Keycloak."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True, metavar="{generate,jwks}")
+        generate = actions.add_parser("generate", help="Print a new private key (PEM).")
+        generate.add_argument(
+            "--algorithm",
+            default="RS256",
+            choices=KEY_ALGORITHMS,
+            help="The ALGORITHM the key will sign with (default: %(default)s; RSA keys are "
+            "3072 bits).",
+        )
+        actions.add_parser("jwks", help="Print the JWKS of the configured private_key_jwt clients.")
+
+    def handle(self, *args: Any, action: str, **options: Any) -> None:
+        if not cryptography_installed():
+            raise CommandError(f"keycloak_keys needs the cryptography package: {INSTALL_HINT}")
+        if action == "generate":
+            algorithm = options["algorithm"]
+            self.stdout.write(generate_private_key(algorithm), ending="")
+            self.stderr.write(KEEP_IT_PRIVATE.format(algorithm=algorithm))
+        else:
+            self.stdout.write(json.dumps({"keys": published_keys()}, indent=2))
