@@ -5,7 +5,8 @@
 #   scripts/keycloak.sh start|stop|restart|status|logs
 #
 # Environment: KEYCLOAK_PORT (8080), KEYCLOAK_MANAGEMENT_PORT (9000), KEYCLOAK_HOME (an existing
-# install: skips the download), KEYCLOAK_VERSION, JAVA_HOME, KEYCLOAK_START_TIMEOUT (240 s).
+# install: skips the download), KEYCLOAK_VERSION, JAVA_HOME, KEYCLOAK_START_TIMEOUT (240 s),
+# DEMO_PORT (8000: the demo server, whose JWKS the key clients read) or KEYCLOAK_DEMO_JWKS_URL.
 set -euo pipefail
 
 KEYCLOAK_VERSION="${KEYCLOAK_VERSION:-26.7.3}"  # the one place the version is pinned
@@ -15,6 +16,9 @@ RUN="$STATE/run"
 PORT="${KEYCLOAK_PORT:-8080}"
 MANAGEMENT_PORT="${KEYCLOAK_MANAGEMENT_PORT:-9000}"
 START_TIMEOUT="${KEYCLOAK_START_TIMEOUT:-240}"
+# Where the private_key_jwt clients of the demo realm read their public keys: the demo server's
+# JWKS view (the realm file says ${KEYCLOAK_DEMO_JWKS_URL}; Keycloak fills it in on import).
+export KEYCLOAK_DEMO_JWKS_URL="${KEYCLOAK_DEMO_JWKS_URL:-http://127.0.0.1:${DEMO_PORT:-8000}/.well-known/jwks.json}"
 PID_FILE="$RUN/keycloak.pid"
 LOG_FILE="$RUN/keycloak.log"
 REALM_DIR="$ROOT/keycloak"
@@ -90,7 +94,8 @@ start() {
     start_in_background "$LOG_FILE" "$home/bin/kc.sh" start-dev \
       --http-host=127.0.0.1 --http-port="$PORT" \
       --http-management-port="$MANAGEMENT_PORT" \
-      --import-realm --health-enabled=true
+      --import-realm --health-enabled=true \
+      --features=client-secret-rotation  # a preview feature: the realm's secret-rotation policy
   local deadline=$((SECONDS + START_TIMEOUT))
   until ready 2>/dev/null; do
     if ! running_pid >/dev/null; then

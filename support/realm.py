@@ -11,9 +11,9 @@ REALM_FILE = ROOT / "keycloak" / "demo-realm.json"
 
 
 def realm_secrets() -> dict[str, str]:
-    """The demo realm's throwaway client secrets, by client id."""
+    """The demo realm's throwaway client secrets, by client id (key clients have none)."""
     realm = json.loads(REALM_FILE.read_text())
-    return {client["clientId"]: client["secret"] for client in realm["clients"]}
+    return {c["clientId"]: c["secret"] for c in realm["clients"] if "secret" in c}
 
 
 def realm_secret(client_id: str) -> str:

@@ -12,19 +12,25 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import psycopg
 import pytest
 import requests
+from django.core.handlers.wsgi import WSGIHandler
 
 from support.realm import realm_secrets
 from support.shared_cache import SharedCache
 
 ROOT = Path(__file__).resolve().parents[2]
+JWKS_PATH = "/.well-known/jwks.json"
 KEYCLOAK_PORT = int(os.environ.get("KEYCLOAK_PORT", "8080"))
 KEYCLOAK_URL = f"http://127.0.0.1:{KEYCLOAK_PORT}"
 MANAGEMENT_PORT = int(os.environ.get("KEYCLOAK_MANAGEMENT_PORT", "9000"))
@@ -180,6 +186,45 @@ def real_keycloak(keycloak_server: str, settings: Any) -> str:
     """Point the app at the real Keycloak (default client: django-service)."""
     settings.KEYCLOAK_JWT_AUTH = client_settings(keycloak_server)
     return keycloak_server
+
+
+@dataclass
+class JwksServer:
+    """This test process's Django app (so ``settings`` changes apply at once), served where the
+    demo realm's key clients read their JWKS; records when Keycloak reads it."""
+
+    url: str
+    fetches: list[float]  # time.time() of each GET of the JWKS
+
+
+@pytest.fixture(scope="session")
+def jwks_server() -> Iterator[JwksServer]:
+    port = int(os.environ.get("DEMO_PORT", "8000"))  # as scripts/keycloak.sh tells Keycloak
+    fetches: list[float] = []
+    django_app = WSGIHandler()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ["PATH_INFO"] == JWKS_PATH:
+            fetches.append(time.time())
+        return django_app(environ, start_response)
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    try:
+        server = make_server("127.0.0.1", port, app, ThreadingWSGIServer, Quiet)
+    except OSError as exc:
+        pytest.fail(f"The JWKS server needs port {port} (DEMO_PORT): {exc}", pytrace=False)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield JwksServer(f"http://127.0.0.1:{port}{JWKS_PATH}", fetches)
+    server.shutdown()
+    server.server_close()
+
+
+class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
 
 
 def free_port() -> int:
