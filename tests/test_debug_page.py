@@ -9,6 +9,7 @@ JWT at all) and the token.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,11 +22,13 @@ from django.views.debug import ExceptionReporter
 
 from keycloak_jwt_auth import KeycloakAdmin, get_access_token, get_token_manager
 
+from .keyring import key_settings, pem
 from .loopback import Answer, Loopback
 
 SECRET = settings.TEST_SECRET
 TOKEN = "debug-page-token-value"
 TOKEN_PATH = "/realms/demo/protocol/openid-connect/token"
+JWT = re.compile(r"eyJ[\w-]+\.[\w-]+")  # a JOSE header and the next part ("PrivateKeyJwt" is not)
 
 
 @pytest.fixture
@@ -62,7 +65,7 @@ def assertions_sent(server: Loopback) -> list[str]:
 def assert_clean(report: str, server: Loopback | None = None) -> None:
     assert SECRET not in report
     assert TOKEN not in report
-    assert "eyJ" not in report  # no JWT: neither an assertion nor a token
+    assert not JWT.search(report)  # no JWT: neither an assertion nor a token
     for assertion in assertions_sent(server) if server else []:
         assert assertion not in report
 
@@ -125,3 +128,46 @@ def test_the_admin_api_refusing(keycloak: Loopback, status: int) -> None:
         for report in reports(lambda: KeycloakAdmin().users()):
             assert f"HTTP {status}" in report
             assert_clean(report, keycloak)
+
+
+KEY_REFUSED = Answer(400, b'{"error": "invalid_client", "error_description": "Unable to load"}')
+SECRET_REFUSED = Answer(400, b'{"error": "unauthorized_client", "error_description": "bad"}')
+
+
+def assert_no_key(report: str, pem: str) -> None:
+    for line in pem.splitlines()[1:-1]:  # the base64 lines of the private key
+        assert line not in report
+
+
+@pytest.mark.parametrize("next_key", [False, True], ids=["one key", "with the next key"])
+def test_a_private_key_client_refused(keycloak: Loopback, next_key: bool) -> None:
+    keycloak.route(TOKEN_PATH, KEY_REFUSED)
+    pems = [pem("ES256"), pem("ES256", 1)]
+    client = key_settings("ES256", NEXT_PRIVATE_KEY=pems[1] if next_key else None)
+    with with_settings(**client, SERVER_URL=keycloak.url):
+        for report in reports(get_access_token):
+            assert "Unable to load" in report
+            assert_clean(report, keycloak)
+            for key in pems:
+                assert_no_key(report, key)
+    assert len(assertions_sent(keycloak)) == (4 if next_key else 2)  # DEBUG on and off
+
+
+def test_a_private_key_that_cannot_be_read() -> None:
+    broken = pem("RS256").replace("M", "!")
+    with with_settings(**{**key_settings(), "PRIVATE_KEY": broken}):
+        for report in reports(get_access_token):
+            assert "ConfigurationError" in report
+            assert_no_key(report, broken)
+            assert_no_key(report, pem("RS256"))
+
+
+def test_every_fallback_secret_refused(keycloak: Loopback) -> None:
+    keycloak.route(TOKEN_PATH, SECRET_REFUSED)
+    fallback = "fallback-secret-that-must-not-show-0123456789"
+    with with_settings(SERVER_URL=keycloak.url, FALLBACK_SECRETS=[fallback]):
+        for report in reports(get_access_token):
+            assert "unauthorized_client" in report
+            assert_clean(report, keycloak)
+            assert fallback not in report
+    assert len(assertions_sent(keycloak)) == 4  # both secrets tried, DEBUG on and off
