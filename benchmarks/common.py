@@ -47,6 +47,7 @@ class Sizes:
     heartbeat_interval: float = 0.005
     async_admin_calls: int = 1_500
     async_admin_tasks: int = 50
+    signing_calls: int = 2_000  # assertions per algorithm (benchmarks/signing.py)
 
 
 SMOKE = Sizes(
@@ -59,6 +60,7 @@ SMOKE = Sizes(
     async_hot_calls=300,
     stampede_tasks=(5, 20),
     async_admin_calls=150,
+    signing_calls=20,
 )
 
 

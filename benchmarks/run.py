@@ -1,5 +1,6 @@
 """Side-by-side benchmarks against the real Keycloak (and Redis): stampede, hot path, expiry
-boundary, Admin API throughput, and the async step (benchmarks/async_steps.py). Run with
+boundary, Admin API throughput, the async step (benchmarks/async_steps.py), and the cost of
+signing an assertion per algorithm (benchmarks/signing.py). Run with
 ``scripts/bench.sh`` (it starts the servers).
 
     python -m benchmarks.run [--smoke] [--only async ...] [--out artifacts/benchmarks/results.json]
@@ -36,6 +37,7 @@ from benchmarks.common import (
     table,
     token_requests,
 )
+from benchmarks.signing import signing_costs, signing_table
 from support.peers import SERVER_URL, configure_django
 from support.proxy import RecordingProxy
 from support.realm import ROOT, realm_secret
@@ -241,6 +243,9 @@ def run_all(
                 results[name].append(measure(peer, cache_url, sizes))
     if "admin" in only:
         results["admin_api"] = admin_throughput(sizes, ours, theirs)
+    if "signing" in only:
+        print("signing", file=sys.stderr, flush=True)
+        results["signing"] = signing_costs(sizes.signing_calls)
     return results
 
 
@@ -250,7 +255,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--out", type=Path, default=ROOT / "artifacts" / "benchmarks" / "results.json"
     )
-    everything = ["stampede", "hot", "boundary", "admin", "async"]
+    everything = ["stampede", "hot", "boundary", "admin", "async", "signing"]
     parser.add_argument("--only", nargs="*", choices=everything)
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else Sizes()
@@ -270,10 +275,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results = run_all(sizes, only, ours, theirs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
-    if only == set(everything):
-        print(report_tables(results) + "\n" + async_tables(results))
-    elif only == {"async"}:
+    if only >= {"stampede", "hot", "boundary", "admin"}:
+        print(report_tables(results))
+    if "async" in only:
         print(async_tables(results))
+    if "signing" in only:
+        print(signing_table(results["signing"]))
     print(f"results: {args.out}", file=sys.stderr)
     return results
 

@@ -53,6 +53,10 @@ def test_benchmark_harness_smoke(keycloak_server: str, redis_server: str, tmp_pa
     }
     assert [row["tcp_connections_opened"] for row in results["admin_api"]] == [0, 0]
     assert "### Stampede" in result.stdout and "### Admin API" in result.stdout
+    signing = {row["algorithm"]: row for row in results["signing"]}
+    assert {"HS256", "RS256 2048-bit", "RS256 3072-bit", "ES256", "EdDSA"} <= set(signing)
+    assert all(row["ours_p50_us"] > 0 and row["calls"] == 20 for row in signing.values())
+    assert "### Client assertion signing" in result.stdout
     check_async_step(results, result.stdout)
 
 
