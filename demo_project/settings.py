@@ -64,14 +64,20 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
         {"socket_connect_timeout": 1, "socket_timeout": 1}
     )
 
+KEYCLOAK_AUTH_METHOD = env.str("KEYCLOAK_AUTH_METHOD", default="client_secret_jwt")
 KEYCLOAK_JWT_AUTH = {
     "SERVER_URL": env.str("KEYCLOAK_SERVER_URL", default="http://127.0.0.1:8080"),
     "REALM": env.str("KEYCLOAK_REALM", default="demo"),
     "CLIENT_ID": env.str("KEYCLOAK_CLIENT_ID", default="django-service"),
-    "CLIENT_SECRET": env.str("KEYCLOAK_CLIENT_SECRET", default=None),
-    "ALGORITHM": env.str("KEYCLOAK_JWT_ALGORITHM", default="HS256"),
+    "AUTH_METHOD": KEYCLOAK_AUTH_METHOD,
+    # None: HS256 for client_secret_jwt, RS256 for private_key_jwt.
+    "ALGORITHM": env.str("KEYCLOAK_JWT_ALGORITHM", default=None) or None,
     "TOKEN_ENDPOINT": env.str("KEYCLOAK_TOKEN_ENDPOINT", default=None),
 }
+if KEYCLOAK_AUTH_METHOD == "private_key_jwt":
+    KEYCLOAK_JWT_AUTH["PRIVATE_KEY_FILE"] = env.str("KEYCLOAK_PRIVATE_KEY_FILE", default=None)
+else:
+    KEYCLOAK_JWT_AUTH["CLIENT_SECRET"] = env.str("KEYCLOAK_CLIENT_SECRET", default=None)
 
 # The demo views list the realm's users; without this they are for staff users only.
 KEYCLOAK_JWT_AUTH_DEMO_ALLOW_ANONYMOUS = env.bool("KEYCLOAK_DEMO_ALLOW_ANONYMOUS", default=DEBUG)
