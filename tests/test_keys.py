@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, rsa
 from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
@@ -94,7 +95,13 @@ def test_the_jwks_view_serves_every_key_client_and_nothing_private() -> None:
         # Named clients inherit the top level: this one must drop its NEXT_PRIVATE_KEY.
         "ec": {**key_settings("ES384"), "CLIENT_ID": "ec-client", "NEXT_PRIVATE_KEY": None},
         "broken": {**key_settings("ES256"), "PRIVATE_KEY": "not a key"},  # left out
-        "secret": {"CLIENT_ID": "secret-client"},  # client_secret_jwt: nothing to publish
+        "secret": {  # client_secret_jwt: nothing to publish
+            "AUTH_METHOD": "client_secret_jwt",
+            "ALGORITHM": "HS256",
+            "CLIENT_SECRET": settings.TEST_SECRET,
+            "PRIVATE_KEY": None,
+            "NEXT_PRIVATE_KEY": None,
+        },
     }
     with with_keys(**key_settings(NEXT_PRIVATE_KEY=pem("RS256", 1)), CLIENTS=clients):
         response = Client().get("/.well-known/jwks.json")  # anonymous: public by design
@@ -149,6 +156,18 @@ def ec_p256k1_pem() -> str:
     ).decode()
 
 
+def ed448_pem() -> str:  # a key Keycloak cannot verify assertions with
+    return (
+        ed448.Ed448PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+
+
 def problem_ids(**client: Any) -> set[str]:
     from keycloak_jwt_auth.conf import client_problems
 
@@ -178,6 +197,8 @@ def problem_ids(**client: Any) -> set[str]:
         ({"KEY_ID": "forgotten"}, "W012"),
         ({"FALLBACK_SECRETS": ["short"]}, "W001"),
         ({**key_settings(), "KEY_ID": 7}, "E011"),
+        ({**key_settings(), "PRIVATE_KEY": pem("RS256").encode()}, "E011"),
+        ({**key_settings("EdDSA"), "PRIVATE_KEY": "ed448"}, "E016"),
     ],
 )
 def test_key_settings_problems(client: dict[str, Any], expected: str) -> None:
@@ -185,6 +206,7 @@ def test_key_settings_problems(client: dict[str, Any], expected: str) -> None:
         "encrypted": encrypted_pem,
         "rsa-1024": rsa_1024_pem,
         "secp256k1": ec_p256k1_pem,
+        "ed448": ed448_pem,
     }
     if client.get("PRIVATE_KEY") in replacements:
         client = {**client, "PRIVATE_KEY": replacements[client["PRIVATE_KEY"]]()}
@@ -237,6 +259,14 @@ def test_without_cryptography_a_key_client_is_refused_with_the_install_hint(
         assert "keycloak-jwt-auth[keys]" in problems[0].hint
         with pytest.raises(ConfigurationError, match="needs the cryptography package"):
             get_client_config()
+
+
+def test_cryptography_missing_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
+    from keycloak_jwt_auth.keys import cryptography_installed
+
+    assert cryptography_installed()
+    monkeypatch.setitem(sys.modules, "cryptography", None)  # what an absent package does
+    assert not cryptography_installed()
 
 
 def test_a_broken_key_never_shows_in_the_problem() -> None:
