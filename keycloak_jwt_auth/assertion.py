@@ -9,6 +9,7 @@ client uses.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import time
@@ -61,8 +62,12 @@ class SecretSigner:
         self.algorithm = algorithm
         self.position = position
         self.typ = typ
-        # Names the secret across processes without revealing it (keyed with SECRET_KEY).
-        self.fingerprint = salted_hmac("keycloak_jwt_auth.secret", secret).hexdigest()[:32]
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """Names the secret across processes without revealing it (keyed with SECRET_KEY; only
+        computed when there are fallback secrets to choose from)."""
+        return salted_hmac("keycloak_jwt_auth.secret", self._key).hexdigest()[:32]
 
     def __repr__(self) -> str:
         return f"SecretSigner(algorithm={self.algorithm!r}, position={self.position})"
@@ -93,7 +98,8 @@ class ClientSecretJwt:
         return f"ClientSecretJwt(client={self.client!r}, secrets={len(self.signers)})"
 
     def candidates(self, shared_choice: object = None) -> list[SecretSigner]:
-        first = next((s for s in self.signers if s.fingerprint == shared_choice), self.preferred)
+        shared = [s for s in self.signers if shared_choice and s.fingerprint == shared_choice]
+        first = shared[0] if shared else self.preferred
         return [first, *(signer for signer in self.signers if signer is not first)]
 
     def accepted(self, signer: Signer) -> str | None:
