@@ -27,6 +27,7 @@ from django.dispatch import receiver
 from .auth import ServiceAccountAuth
 from .conf import CLIENT_SETTINGS, DEFAULT_CLIENT, ClientConfig, get_client_config
 from .exceptions import AdminAPIError, AdminUnavailableError
+from .metrics import record_admin_request
 from .transport import ADMIN_BODY_LIMIT, exchange, json_body
 
 J = TypeVar("J")
@@ -308,6 +309,7 @@ class KeycloakAdmin:
     def _run(self, call: Call[J]) -> J:
         url, options = f"{self.config.admin_url}{call.path}", request_options(call, self.config)
         response = exchange(self.session, "GET", url, **options)
+        record_admin_request(self.client, "GET", response.status_code)
         body = json_body(response)
         return result(call, response.status_code, body, response.text, realm=self.config.realm)
 
@@ -354,5 +356,6 @@ class AsyncKeycloakAdmin:
         url, options = f"{self.config.admin_url}{call.path}", request_options(call, self.config)
         client = self._http.async_client(self.client)
         response = await self._http.aexchange(client, "GET", url, **options)
+        record_admin_request(self.client, "GET", response.status_code)
         body = self._http.json_body(response)
         return result(call, response.status_code, body, response.text, realm=self.config.realm)

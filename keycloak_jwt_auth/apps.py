@@ -9,3 +9,6 @@ class KeycloakJWTAuthConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (its checks register themselves on import)
+        from .metrics import use_meter_provider
+
+        use_meter_provider()

@@ -37,7 +37,9 @@ from .conf import (
     one_request_seconds,
 )
 from .exceptions import KeycloakJWTAuthError
+from .metrics import TokenStats, record_token_request
 from .offload import LoopShared
+from .signals import send, token_fetch_failed, token_fetched
 from .store import TokenStore, usable_until
 from .token_endpoint import longest_backoff, request_token
 from .tokens import AccessToken
@@ -81,12 +83,14 @@ class TokenManager:
         self.session = session or requests.Session()
         self.store = TokenStore(config)
         self.fetch_count = 0  # token requests this manager made (for logs, tests, benchmarks)
+        self.stats = TokenStats()
         self._serving: tuple[AccessToken, float] | None = None  # (token, look again at)
         self._lock = threading.Lock()  # guards _flight
         self._flight: Flight | None = None
         self._backoff_lock_owner: str | None = None  # shared lock kept after a failed renewal
         self._dropped_for_refusal_at = -REFUSED_AGAIN_GRACE  # time.time() of the last such drop
-        self._in_thread = LoopShared(self.get_token)  # what async callers await without a token
+        # What async callers await without a token: a look in the store, or a fetch.
+        self._in_thread = LoopShared(lambda: self._look_or_fetch(force_refresh=False))
 
     def __repr__(self) -> str:
         return f"<TokenManager client={self.config.name!r} client_id={self.config.client_id!r}>"
@@ -97,18 +101,10 @@ class TokenManager:
         """A usable token; fetches only when needed (or when ``force_refresh``)."""
         serving = self._serving
         if not force_refresh and serving is not None and time.time() < serving[1]:
+            self.stats.memory += 1
             return serving[0]
-        if force_refresh:
-            return self._fly(Flight(), keep_lock_on_error=False)
-        now = time.time()
-        token = self.store.read(now)
-        if token is None:
-            return self._wait_for_shared_fetch()
-        renew_from = refresh_at(token, self.config.refresh_margin)
-        if now < renew_from:
-            self._serving = (token, renew_from)
-        else:
-            self._renew_without_waiting(token, now)
+        token, source = self._look_or_fetch(force_refresh=force_refresh)
+        self.stats.served(source)
         return token
 
     async def aget_token(self, *, force_refresh: bool = False) -> AccessToken:
@@ -120,11 +116,31 @@ class TokenManager:
         if serving is not None:
             now = time.time()
             if now < serving[1]:
+                self.stats.memory += 1
                 return serving[0]
             if now < usable_until(serving[0]):
                 self._in_thread.run()  # look in the shared cache, or renew, without waiting
+                self.stats.memory += 1
                 return serving[0]
-        return await asyncio.shield(self._in_thread.run())
+        token, source = await asyncio.shield(self._in_thread.run())
+        self.stats.served(source)  # every task that shared the run was served
+        return token
+
+    def _look_or_fetch(self, *, force_refresh: bool) -> tuple[AccessToken, str]:
+        """``get_token`` past the warm path: the token, and where it came from (a
+        ``TokenStats`` source)."""
+        if force_refresh:
+            return self._fly(Flight(), keep_lock_on_error=False), "fetch"
+        now, held = time.time(), self.store.memo
+        token = self.store.read(now)
+        if token is None:
+            return self._wait_for_shared_fetch()
+        renew_from = refresh_at(token, self.config.refresh_margin)
+        if now < renew_from:
+            self._serving = (token, renew_from)
+        else:
+            self._renew_without_waiting(token, now)
+        return token, "memory" if token is held else "cache"
 
     def get_token_with_origin(self, *, force_refresh: bool = False) -> tuple[AccessToken, bool]:
         """The token, and True when it came from memory or the shared cache (not fetched now)."""
@@ -208,15 +224,15 @@ class TokenManager:
 
     # --- the cold path: no valid token, callers wait for one fetch ------------------------
 
-    def _wait_for_shared_fetch(self) -> AccessToken:
+    def _wait_for_shared_fetch(self) -> tuple[AccessToken, str]:
         with self._lock:
             flight, leading = self._flight, self._flight is None
             if flight is None:
                 flight = self._flight = Flight()
         if not leading:
             if flight.done.wait(self._longest_wait() + self._longest_fetch()):
-                return flight.outcome()
-            return self._fly(Flight(), keep_lock_on_error=False)  # the leader is stuck
+                return flight.outcome(), "fetch"
+            return self._fly(Flight(), keep_lock_on_error=False), "fetch"  # the leader is stuck
         # Our own renewal back-off must not make our own callers wait: no usable token is left.
         self.store.release(self._backoff_lock_owner)
         self._backoff_lock_owner = None
@@ -232,7 +248,7 @@ class TokenManager:
                 self.store.release(flight.lock_owner)
                 self._serving = (token, refresh_at(token, self.config.refresh_margin))
                 self._land(flight, token=token)
-                return token
+                return token, "cache"
             if flight.lock_owner is not None:
                 break
             if time.monotonic() - started >= self._longest_wait():
@@ -243,7 +259,7 @@ class TokenManager:
                 )
                 break
             time.sleep(POLL_INTERVAL)
-        return self._fly(flight, keep_lock_on_error=False)
+        return self._fly(flight, keep_lock_on_error=False), "fetch"
 
     # --- one fetch, shared by the callers of a flight -------------------------------------
 
@@ -251,6 +267,7 @@ class TokenManager:
     def _fly(self, flight: Flight, *, keep_lock_on_error: bool) -> AccessToken:
         """Fetch and store a token, release the flight's lock, tell the flight's waiters."""
         self.fetch_count += 1
+        renewal, started = self._holds_usable_token(), time.perf_counter()
         try:
             token = request_token(
                 self.config,
@@ -270,6 +287,7 @@ class TokenManager:
             else:
                 self.store.release(flight.lock_owner)
             self._land(flight, error=exc)
+            self._report(started, renewal, error=exc)
             raise
         logger.info(
             "Fetched a token for client %s (expires in %.0fs)",
@@ -280,7 +298,37 @@ class TokenManager:
         self._serving = (token, refresh_at(token, self.config.refresh_margin))
         self.store.release(flight.lock_owner)
         self._land(flight, token=token)
+        self._report(started, renewal, token=token)
         return token
+
+    def _holds_usable_token(self) -> bool:
+        memo = self.store.memo
+        return memo is not None and time.time() < usable_until(memo)
+
+    @sensitive_variables("token")
+    def _report(
+        self,
+        started: float,
+        renewal: bool,
+        *,
+        token: AccessToken | None = None,
+        error: BaseException | None = None,
+    ) -> None:
+        """Count the fetch, and tell the signals' receivers (after the waiters: a slow
+        receiver delays nobody but this fetch's own caller)."""
+        duration, client = time.perf_counter() - started, self.config.name
+        record_token_request(client, self.stats, duration=duration, error=error, renewal=renewal)
+        if token is not None:
+            send(
+                token_fetched,
+                TokenManager,
+                client=client,
+                expires_in=token.expires_in(),
+                duration=duration,
+                renewal=renewal,
+            )
+        else:
+            send(token_fetch_failed, TokenManager, client=client, error=error)
 
     def _land(
         self,
@@ -333,6 +381,11 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 def _forget_managers(*, setting: str, **kwargs: object) -> None:
     if setting in CLIENT_SETTINGS:
         _managers.clear()
+
+
+def token_stats() -> list[tuple[str, TokenStats]]:
+    """(client name, its counts) of every manager this process has made."""
+    return [(name, manager.stats) for name, manager in list(_managers.items())]
 
 
 def get_token_manager(client: str = DEFAULT_CLIENT) -> TokenManager:

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from django.core.cache import caches
 
 from .conf import ClientConfig
+from .signals import send, token_cache_failed, token_cache_recovered
 from .tokens import AccessToken
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class TokenStore:
     """One client's token in memory and in the shared cache, and its cross-process lock."""
 
     def __init__(self, config: ClientConfig) -> None:
+        self.client = config.name
         self.client_id = config.client_id
         self.cache_alias = config.cache_alias
         self.key = token_cache_key(config)
@@ -86,6 +88,7 @@ class TokenStore:
         self.lock_timeout = max(1, math.ceil(config.lock_timeout))
         self.memo: AccessToken | None = None  # the newest token this process has seen
         self._healthy = True
+        self.failures = 0  # cache operations that failed (a failed cache is retried now and then)
         self._retry_at = 0.0  # monotonic time before which a failed cache is not tried
         self._warned_unreadable = False
 
@@ -171,6 +174,7 @@ class TokenStore:
             result = operation(caches[self.cache_alias])
         except Exception as exc:  # any backend error: Redis down, timeouts, bad config...
             self._retry_at = time.monotonic() + CACHE_RETRY_INTERVAL
+            self.failures += 1
             if self._healthy:
                 self._healthy = False
                 logger.warning(
@@ -180,8 +184,10 @@ class TokenStore:
                     exc,
                     self.client_id,
                 )
+                send(token_cache_failed, TokenStore, client=self.client, error=exc)
             return fallback
         if not self._healthy:
             self._healthy = True
             logger.warning("Cache %r works again; sharing tokens resumes", self.cache_alias)
+            send(token_cache_recovered, TokenStore, client=self.client)
         return result

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -22,7 +23,7 @@ from .admin_api import AsyncKeycloakAdmin, KeycloakAdmin, UserRepresentation
 from .assertion import published_keys
 from .conf import DEFAULT_CLIENT, demo_views_allow_anonymous
 from .exceptions import AdminForbiddenError, KeycloakJWTAuthError, KeycloakUnavailableError
-from .manager import get_token_manager
+from .manager import TokenManager, get_token_manager, refresh_at
 from .tokens import AccessToken
 
 PAGE_SIZE = 10
@@ -99,6 +100,17 @@ def _status(client: str, token: AccessToken, from_cache: bool) -> dict[str, Any]
         "realm": manager.config.realm,
         **token.status(from_cache=from_cache),
         "claims": {name: claims[name] for name in SHOWN_CLAIMS if name in claims},
+        "activity": activity(manager, token),
+    }
+
+
+def activity(manager: TokenManager, token: AccessToken) -> dict[str, Any]:
+    """What this process's manager did so far, and when it renews ``token``."""
+    renew_at = refresh_at(token, manager.config.refresh_margin)
+    return {
+        **manager.stats.as_dict(),
+        "cache_failures": manager.store.failures,
+        "next_renewal_in": max(0, int(renew_at - time.time())),
     }
 
 

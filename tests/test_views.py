@@ -65,7 +65,8 @@ def test_index_shows_token_status_and_users(
     assert 'id="previous" href="?search=user&amp;first=0&amp;max=10"' in html
     assert 'id="next" href="?search=user&amp;first=20&amp;max=10"' in html
     assert ACCESS_TOKEN not in html
-    assert "<link" not in html and "<script" not in html  # works offline
+    assert "<link" not in html and "<script src" not in html  # works offline
+    assert 'id="activity-token_requests">1<' in html and 'id="activity-served-cache">' in html
     urls = [str(c.request.url) for c in keycloak.calls]
     users_url = next(url for url in urls if url.startswith(f"{ADMIN_URL}/users?"))
     assert "search=user" in users_url and "first=10" in users_url
@@ -97,6 +98,10 @@ def test_api_token_never_shows_the_token(keycloak: responses.RequestsMock, staff
         "scope": "profile email",
     }
     assert 290 <= data["expires_in"] <= 300
+    # The process's counters: one request so far; the second look was served from memory.
+    assert data["activity"]["token_requests"] == 1
+    assert second["activity"]["served"] == {"memory": 1, "cache": 0, "fetch": 1}
+    assert 260 <= second["activity"]["next_renewal_in"] <= 270  # 30 s before expiry
 
 
 def test_keycloak_unreachable_is_503(mocked: responses.RequestsMock, staff: Client) -> None:
