@@ -13,6 +13,9 @@ from django.core.signals import setting_changed
 
 from keycloak_jwt_auth.conf import SETTING_NAME
 
+# The fixture fake_keycloak; the pytest11 entry point loads it once the package is installed.
+pytest_plugins = ["keycloak_jwt_auth.pytest_plugin"]
+
 TOKEN_URL = "https://keycloak.test/realms/demo/protocol/openid-connect/token"
 ADMIN_URL = "https://keycloak.test/admin/realms/demo"
 

@@ -23,6 +23,11 @@ def test_wheel_contents(tmp_path: Path) -> None:
         "keycloak_jwt_auth/templates/keycloak_jwt_auth/index.html",
         "keycloak_jwt_auth/management/commands/fetch_token.py",
         "keycloak_jwt_auth/manager.py",
+        "keycloak_jwt_auth/testing.py",
     ):
         assert needed in names
+    [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    assert "[pytest11]\nkeycloak_jwt_auth.pytest_plugin = keycloak_jwt_auth.pytest_plugin" in (
+        zipfile.ZipFile(wheel).read(entry_points).decode()
+    )
     assert not any(name.startswith(("tests/", "demo_project/", "benchmarks/")) for name in names)

@@ -9,6 +9,8 @@ import responses
 from django.contrib.auth.models import User
 from django.test import Client, override_settings
 
+from keycloak_jwt_auth.testing import FakeKeycloak
+
 from .conftest import ADMIN_URL, TOKEN_URL, token_body
 
 ACCESS_TOKEN = jwt.encode(
@@ -164,29 +166,30 @@ def test_no_browser_or_proxy_keeps_a_demo_answer(
 
 
 @pytest.mark.django_db
-def test_async_twins_of_the_json_views(token_endpoint: Any) -> None:
+def test_async_twins_of_the_json_views(fake_keycloak: FakeKeycloak, settings: Any) -> None:
+    # One fake serves both the token (requests, in a worker thread) and the Admin API (httpx).
     import asyncio
 
-    import respx
     from django.test import AsyncClient
 
-    token_endpoint(token_body(ACCESS_TOKEN))
-    with respx.mock() as router, override_settings(KEYCLOAK_JWT_AUTH_DEMO_ALLOW_ANONYMOUS=True):
-        router.get(f"{ADMIN_URL}/users").respond(json=USERS)
-        router.get(f"{ADMIN_URL}/users/count").respond(json=25)
+    for i in range(25):
+        fake_keycloak.add_user(f"user{i:02}", email=f"user{i:02}@example.com")
+    fake_keycloak.add_user("someone-else")
+    settings.KEYCLOAK_JWT_AUTH_DEMO_ALLOW_ANONYMOUS = True
 
-        async def main() -> tuple[Any, Any]:
-            client = AsyncClient()
-            users = await client.get("/api/async/users/", {"search": "x", "max": "5"})
-            return users, await client.get("/api/async/token/")
+    async def main() -> tuple[Any, Any]:
+        client = AsyncClient()
+        users = await client.get("/api/async/users/", {"search": "user", "max": "5"})
+        return users, await client.get("/api/async/token/")
 
-        users, token = asyncio.run(main())
+    users, token = asyncio.run(main())
     assert users.status_code == 200 and users.json()["count"] == 25
-    assert users.json()["users"][0]["id"] == USERS[0]["id"]
+    assert [u["username"] for u in users.json()["users"]] == [f"user0{i}" for i in range(5)]
     assert users["Cache-Control"] and "no-store" in users["Cache-Control"]
     status = token.json()
-    assert status["client_id"] == "django-service" and ACCESS_TOKEN not in token.content.decode()
+    assert status["client_id"] == "django-service" and status["from_cache"] is True
     assert {"expires_in", "expires_at", "from_cache", "claims"} <= set(status)
+    assert fake_keycloak.token_requests == 1
 
 
 @pytest.mark.django_db
