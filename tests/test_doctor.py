@@ -1,0 +1,130 @@
+"""The doctor's checks, one by one, against FakeKeycloak (the real Keycloak: integration)."""
+
+from __future__ import annotations
+
+import json
+import time
+from email.utils import formatdate
+from typing import Any
+
+import pytest
+
+from keycloak_jwt_auth.conf import get_client_config
+from keycloak_jwt_auth.doctor import FAIL, OK, WARN, Probe, _measure_skew, diagnose
+from keycloak_jwt_auth.testing import FakeKeycloak
+
+from .conftest import run_command
+
+
+def found(client: str = "default", **kwargs: Any) -> dict[str, tuple[str, str, str]]:
+    return {f.check: (f.status, f.message, f.hint) for f in diagnose(client, **kwargs)}
+
+
+def test_a_healthy_client_with_a_per_process_cache(fake_keycloak: FakeKeycloak) -> None:
+    findings = found()
+    assert {check: status for check, (status, _, _) in findings.items()} == {
+        **dict.fromkeys(
+            ["server", "realm", "token", "clock", "refresh margin", "lock timeout", "roles",
+             "client"],
+            OK,
+        ),
+        "cache": WARN,
+    }  # fmt: skip
+    assert "LocMemCache" in findings["cache"][1]
+
+
+def test_the_command_prints_one_line_per_finding_and_hints(fake_keycloak: FakeKeycloak) -> None:
+    out, err, code = run_command("keycloak_doctor")
+    assert code == 0
+    assert "Client default" in out and "OK   token" in out and "WARN cache" in out
+    assert "hint: For a site with several processes" in out
+    assert fake_keycloak.client().secret not in out + err  # type: ignore[operator]
+
+
+def test_a_short_token_lifetime_and_an_unpinned_algorithm(fake_keycloak: FakeKeycloak) -> None:
+    fake_keycloak.token_lifespan = 12
+    fake_keycloak.client().algorithm = None
+    findings = found()
+    assert (
+        findings["refresh margin"][0] == WARN
+        and "Access Token Lifespan" in findings["refresh margin"][2]
+    )
+    assert findings["lock timeout"][0] == WARN
+    assert findings["client"][:2] == (WARN, "the client accepts any HMAC signature algorithm")
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")  # HS512 on purpose
+def test_refusals_name_the_fix(fake_keycloak: FakeKeycloak, settings: Any) -> None:
+    settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings(CLIENT_SECRET="w" * 40)
+    status, message, hint = found()["token"]
+    assert status == FAIL and "Signature on JWT token by client secret" in message
+    assert "Clients > django-service > Credentials" in hint
+    settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings(CLIENT_ID="ghost")
+    assert "check CLIENT_ID and REALM" in found()["token"][2]
+    settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings(ALGORITHM="HS512")
+    assert "Signature algorithm" in found()["token"][2]
+    fake_keycloak.clock = lambda: time.time() - 100
+    settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings()
+    assert "NTP" in found()["token"][2]
+
+
+def test_server_realm_and_settings_failures(fake_keycloak: FakeKeycloak, settings: Any) -> None:
+    settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings(REALM="other")
+    assert found()["realm"][:2] == (
+        FAIL,
+        "Keycloak answered 404 for realm 'other' (Realm does not exist)",
+    )
+    settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings()
+    with fake_keycloak.failing("html"):
+        assert found()["realm"][0] == FAIL
+    with fake_keycloak.failing("down"):
+        assert list(found()) == ["server", "cache"]
+    settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings(CLIENT_SECRET="")
+    assert found() == {
+        "settings": (
+            FAIL,
+            "Keycloak client 'default' cannot be used: CLIENT_SECRET is missing or empty. Run "
+            "'manage.py check' for hints.",
+            "Run 'manage.py check' for each problem.",
+        )
+    }
+    _, err, code = run_command("keycloak_doctor", "--json")
+    assert code == 1 and "1 check(s) failed" in err
+
+
+def test_an_issuer_or_token_endpoint_other_than_keycloaks(
+    fake_keycloak: FakeKeycloak, settings: Any
+) -> None:
+    localhost = fake_keycloak.url.replace("127.0.0.1", "localhost")
+    settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings(SERVER_URL=localhost)
+    assert "names its issuer" in found()["realm"][1]
+    proxy = f"{fake_keycloak.issuer}/protocol/openid-connect/token?via=proxy"
+    settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings(TOKEN_ENDPOINT=proxy)
+    assert found()["realm"][:2] == (
+        WARN,
+        f"the token endpoint is {fake_keycloak.token_endpoint!r}, not {proxy!r}",
+    )
+
+
+@pytest.mark.parametrize(
+    ("backend", "status", "words"),
+    [
+        ("tests.caches.BrokenCache", FAIL, "Connection refused"),
+        ("django.core.cache.backends.dummy.DummyCache", WARN, "does not keep"),
+    ],
+)
+def test_a_cache_that_fails_or_forgets(
+    fake_keycloak: FakeKeycloak, settings: Any, backend: str, status: str, words: str
+) -> None:
+    settings.CACHES = {"default": {"BACKEND": backend}}
+    cache_status, message, _ = found()["cache"]
+    assert cache_status == status and words in message
+
+
+def test_skew_from_the_date_header_when_the_token_has_no_iat(fake_keycloak: FakeKeycloak) -> None:
+    probe = Probe(get_client_config(), clock=time.time)
+    now = time.time()
+    _measure_skew(probe, now, [(now, formatdate(now - 30, usegmt=True))])
+    assert probe.skew_source == "the Date header"
+    assert probe.skew is not None and 29 < probe.skew < 32
+    assert json.dumps(found()["clock"])  # the fake's iat: the usual source
