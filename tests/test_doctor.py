@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from keycloak_jwt_auth.conf import get_client_config
-from keycloak_jwt_auth.doctor import FAIL, OK, WARN, Probe, _measure_skew, diagnose
+from keycloak_jwt_auth.doctor import FAIL, OK, WARN, Probe, _measure_skew, diagnose, token_hint
+from keycloak_jwt_auth.exceptions import OAuthError
 from keycloak_jwt_auth.testing import FakeKeycloak
 
 from .conftest import run_command
@@ -128,3 +129,23 @@ def test_skew_from_the_date_header_when_the_token_has_no_iat(fake_keycloak: Fake
     assert probe.skew_source == "the Date header"
     assert probe.skew is not None and 29 < probe.skew < 32
     assert json.dumps(found()["clock"])  # the fake's iat: the usual source
+
+
+def test_tls_and_an_unreachable_token_endpoint(fake_keycloak: FakeKeycloak, settings: Any) -> None:
+    https = fake_keycloak.url.replace("http://", "https://")
+    settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings(SERVER_URL=https)
+    status, message, hint = found()["server"]
+    assert status == FAIL and "TLS" in message and "VERIFY" in hint
+    closed = "http://127.0.0.1:9/realms/demo/protocol/openid-connect/token"
+    settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings(TOKEN_ENDPOINT=closed, RETRIES=0)
+    findings = found()
+    assert findings["realm"][0] == WARN
+    assert (
+        findings["token"][0] == FAIL and "Cannot reach the token endpoint" in findings["token"][1]
+    )
+
+
+def test_an_unknown_refusal_points_at_keycloaks_log(fake_keycloak: FakeKeycloak) -> None:
+    probe = Probe(get_client_config(), clock=time.time)
+    refusal = OAuthError("invalid_request", "Something new", status=400)
+    assert token_hint(probe, refusal) == "See Keycloak's log for the client django-service."

@@ -72,6 +72,7 @@ def test_tokens_served_by_source(token_endpoint: Any, reader: InMemoryMetricRead
     assert got[served("default", "memory")] == 3
     assert got[served("default", "cache")] == 0  # `other` is not a registered manager
     assert (other.stats.cache, other.stats.memory) == (1, 1)
+    assert "'served': {'memory': 3, 'cache': 0, 'fetch': 1}" in repr(get_token_manager().stats)
 
 
 def test_token_requests_and_their_duration_by_outcome(

@@ -266,3 +266,46 @@ def test_settings_and_repr_hide_nothing_they_should_not_show() -> None:
         }
         discovery = requests.get(f"{kc.issuer}/.well-known/openid-configuration", timeout=5)
         assert discovery.json()["token_endpoint"] == kc.token_endpoint
+
+
+def test_form_errors_and_admin_corners(fake_keycloak: FakeKeycloak) -> None:
+    form = {"client_assertion_type": ASSERTION_TYPE, "client_assertion": "x"}
+    answers = [
+        requests.post(fake_keycloak.token_endpoint, data=data, timeout=5).json()
+        for data in (
+            form,
+            {"grant_type": "client_credentials"},
+            {"grant_type": "client_credentials", "client_assertion_type": "basic"},
+        )
+    ]
+    assert [a["error_description"] for a in answers] == [
+        "Missing form parameter: grant_type",
+        "Parameter client_assertion_type is missing",
+        f"Parameter client_assertion_type has value 'basic' but expected is '{ASSERTION_TYPE}'",
+    ]
+    client = fake_keycloak.client()
+    assert client.secret is not None
+    signed = jwt.encode(claims_for(fake_keycloak, client.client_id), client.secret, "HS256")
+    password = post(fake_keycloak, signed, grant_type="password").json()
+    assert password["error"] == "unsupported_grant_type"
+    client.service_accounts = False
+    signed = jwt.encode(claims_for(fake_keycloak, client.client_id), client.secret, "HS256")
+    assert post(fake_keycloak, signed).json() == {
+        "error": "unauthorized_client",
+        "error_description": "Client not enabled to retrieve service account",
+    }
+    client.service_accounts = True
+    fake_keycloak.add_user("ada", email="ada@example.com")
+    fake_keycloak.add_user("adam")
+    admin = KeycloakAdmin()
+    assert admin.realm()["realm"] == "demo"
+    assert [u["username"] for u in admin.users(username="ada", exact=True)] == ["ada"]
+    assert [u["username"] for u in admin.users(username="ada")] == ["ada", "adam"]
+    with pytest.raises(AdminNotFoundError):
+        admin.group_members("no-such-group")
+    with pytest.raises(AdminNotFoundError):
+        admin.get("nothing-here")
+    nowhere = requests.get(f"{fake_keycloak.url}/elsewhere", timeout=5)
+    assert (nowhere.status_code, nowhere.json()) == (404, {"error": "HTTP 404 Not Found"})
+    jwks_client = fake_keycloak.add_client("by-url", algorithm="RS256", jwks_url="https://x/jwks")
+    assert jwks_client.representation()["attributes"]["use.jwks.url"] == "true"
