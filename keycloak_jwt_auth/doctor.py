@@ -131,27 +131,23 @@ def check_server(probe: Probe) -> Finding | None:
     return Finding("server", OK, f"{probe.config.server_url} answers ({tls}HTTP 200)")
 
 
+DISCOVERY_HINTS = {  # what the discovery document announces, and the fix when it differs
+    "issuer": "Set SERVER_URL to the URL Keycloak announces (its hostname setting), or AUDIENCE "
+    "to the issuer: the assertion's aud must be one Keycloak accepts.",
+    "token_endpoint": "Remove TOKEN_ENDPOINT, or set it to the URL Keycloak announces.",
+}
+
+
 def check_realm(probe: Probe) -> Finding | None:
     if probe.discovery is None:
         return None
-    issuer = probe.discovery.get("issuer")
-    if issuer != probe.config.issuer:
-        return Finding(
-            "realm",
-            WARN,
-            f"Keycloak names its issuer {issuer!r}, not {probe.config.issuer!r}",
-            "Set SERVER_URL to the URL Keycloak announces (its hostname setting), or AUDIENCE "
-            "to the issuer: the assertion's aud must be one Keycloak accepts.",
-        )
-    endpoint = probe.discovery.get("token_endpoint")
-    if endpoint != probe.config.token_endpoint:
-        return Finding(
-            "realm",
-            WARN,
-            f"the token endpoint is {endpoint!r}, not {probe.config.token_endpoint!r}",
-            "Remove TOKEN_ENDPOINT, or set it to the URL of the discovery document.",
-        )
-    return Finding("realm", OK, f"realm {probe.config.realm!r} exists (issuer {issuer})")
+    ours = {"issuer": probe.config.issuer, "token_endpoint": probe.config.token_endpoint}
+    for key, hint in DISCOVERY_HINTS.items():
+        announced = probe.discovery.get(key)
+        if announced != ours[key]:
+            message = f"Keycloak announces the {key} {announced!r}, not {ours[key]!r}"
+            return Finding("realm", WARN, message, hint)
+    return Finding("realm", OK, f"realm {probe.config.realm!r} exists (issuer {ours['issuer']})")
 
 
 def check_token(probe: Probe) -> Finding | None:

@@ -98,12 +98,12 @@ def test_an_issuer_or_token_endpoint_other_than_keycloaks(
 ) -> None:
     localhost = fake_keycloak.url.replace("127.0.0.1", "localhost")
     settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings(SERVER_URL=localhost)
-    assert "names its issuer" in found()["realm"][1]
+    assert "announces the issuer" in found()["realm"][1]
     proxy = f"{fake_keycloak.issuer}/protocol/openid-connect/token?via=proxy"
     settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings(TOKEN_ENDPOINT=proxy)
     assert found()["realm"][:2] == (
         WARN,
-        f"the token endpoint is {fake_keycloak.token_endpoint!r}, not {proxy!r}",
+        f"Keycloak announces the token_endpoint {fake_keycloak.token_endpoint!r}, not {proxy!r}",
     )
 
 
