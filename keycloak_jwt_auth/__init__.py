@@ -13,6 +13,8 @@ from .auth import ServiceAccountAuth
 from .exceptions import (
     AdminAPIError,
     AdminAuthenticationError,
+    AdminBadRequestError,
+    AdminConflictError,
     AdminForbiddenError,
     AdminNotFoundError,
     AdminUnavailableError,
@@ -37,6 +39,8 @@ __all__ = [
     "AccessToken",
     "AdminAPIError",
     "AdminAuthenticationError",
+    "AdminBadRequestError",
+    "AdminConflictError",
     "AdminForbiddenError",
     "AdminNotFoundError",
     "AdminUnavailableError",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import (
     Any,
@@ -18,7 +18,7 @@ from typing import (
     get_origin,
     is_typeddict,
 )
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit
 
 import requests
 from django.core.signals import setting_changed
@@ -27,6 +27,7 @@ from django.dispatch import receiver
 from .auth import ServiceAccountAuth
 from .conf import CLIENT_SETTINGS, DEFAULT_CLIENT, ClientConfig, get_client_config
 from .exceptions import AdminAPIError, AdminUnavailableError
+from .masked import Masked
 from .metrics import record_admin_request
 from .transport import ADMIN_BODY_LIMIT, exchange, json_body
 
@@ -43,6 +44,14 @@ class UserRepresentation(TypedDict, total=False):
     emailVerified: bool
     createdTimestamp: int
     attributes: dict[str, list[str]]
+    requiredActions: list[str]
+    credentials: list[CredentialRepresentation]
+
+
+class CredentialRepresentation(TypedDict, total=False):
+    type: str  # "password"
+    value: str  # held as a Masked by this client: no repr shows it
+    temporary: bool
 
 
 class GroupRepresentation(TypedDict, total=False):
@@ -112,6 +121,8 @@ def realm_path(*segments: str) -> str:
     """``/a/b`` with every segment URL-quoted: an id like ``../../master`` stays one segment,
     and a segment that would still climb (``..``, ``.``) is refused."""
     for segment in segments:
+        if not str(segment).strip():
+            raise ValueError(f"Refusing an empty path segment (an empty id?) in {segments!r}")
         _refuse_climbing(str(segment))
     return "".join(f"/{quote(str(segment), safe='')}" for segment in segments)
 
@@ -134,12 +145,22 @@ def _params(**values: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Call(Generic[J]):
-    """One Admin API request below the realm, and the JSON kind its answer must have."""
+    """One Admin API request below the realm, and the JSON kind its answer must have (``None``:
+    no answer is read). A write (any method but GET) is sent once, never retried after a
+    timeout: it may have happened. A create's answer is the new id, read from the ``Location``
+    header, which must point into the ``created`` collection of the realm."""
 
     shape: type[J]
     path: str
     role: str  # the realm-management role it needs (named in a 403's message)
     params: dict[str, Any] | None = None
+    method: str = "GET"
+    body: Any = None  # sent as JSON
+    created: str | None = None  # e.g. "/users": the collection a create's Location points into
+
+    @property
+    def is_write(self) -> bool:
+        return self.method != "GET"
 
 
 def users(
@@ -204,19 +225,186 @@ def get(path: str, **params: Any) -> Call[Any]:
     return Call(object, path, ROLES_BY_RESOURCE.get(resource, "view-realm"), _params(**params))
 
 
+# --- the writes: sent once (see Call), each needing manage-users ---------------------------
+
+MANAGE_USERS = "manage-users"
+NOT_RETRIED = (
+    "; a write is never retried automatically: it may have been applied, so check (e.g. "
+    "find_user) before repeating it"
+)
+
+
+def create_user(representation: UserRepresentation) -> Call[str]:
+    """Create a user; the answer is its id. Passwords in ``credentials`` are held masked; better:
+    create the user, then ``set_password``."""
+    body = _user_body(representation, creating=True)
+    return Call(str, realm_path("users"), MANAGE_USERS, method="POST", body=body, created="/users")
+
+
+def update_user(user_id: str, representation: UserRepresentation) -> Call[None]:
+    body = _user_body(representation, creating=False)
+    return Call(type(None), realm_path("users", user_id), MANAGE_USERS, method="PUT", body=body)
+
+
+def delete_user(user_id: str) -> Call[None]:
+    return Call(type(None), realm_path("users", user_id), MANAGE_USERS, method="DELETE")
+
+
+def set_password(user_id: str, password: str, *, temporary: bool = False) -> Call[None]:
+    """Set the user's password (``temporary``: to be changed at the next login)."""
+    body = {"type": "password", "value": masked_password(password), "temporary": bool(temporary)}
+    path = realm_path("users", user_id, "reset-password")
+    return Call(type(None), path, MANAGE_USERS, method="PUT", body=body)
+
+
+def user_groups(user_id: str) -> Call[list[GroupRepresentation]]:
+    return Call(list[GroupRepresentation], realm_path("users", user_id, "groups"), "view-users")
+
+
+def add_user_to_group(user_id: str, group_id: str) -> Call[None]:
+    path = realm_path("users", user_id, "groups", group_id)
+    return Call(type(None), path, MANAGE_USERS, method="PUT")
+
+
+def remove_user_from_group(user_id: str, group_id: str) -> Call[None]:
+    path = realm_path("users", user_id, "groups", group_id)
+    return Call(type(None), path, MANAGE_USERS, method="DELETE")
+
+
+def user_realm_roles(user_id: str) -> Call[list[RoleRepresentation]]:
+    path = realm_path("users", user_id, "role-mappings", "realm")
+    return Call(list[RoleRepresentation], path, "view-users")
+
+
+def create_group(name: str, *, parent_id: str | None = None) -> Call[str]:
+    """Create a top-level group, or a subgroup of ``parent_id``; the answer is its id."""
+    body = {"name": required_text(name, "a group name")}
+    path = realm_path("groups", *([] if parent_id is None else [parent_id, "children"]))
+    return Call(str, path, MANAGE_USERS, method="POST", body=body, created="/groups")
+
+
+def delete_group(group_id: str) -> Call[None]:
+    return Call(type(None), realm_path("groups", group_id), MANAGE_USERS, method="DELETE")
+
+
+def group_by_path(path: str) -> Call[GroupRepresentation]:
+    """The group at ``path``: ``"/staff/editors"``, or a top-level group's name."""
+    segments = [s for s in required_text(path, "a group path").split("/") if s]
+    return Call(GroupRepresentation, realm_path("group-by-path", *segments), "view-users")
+
+
+def realm_role_mapping(
+    method: str, user_id: str, role_names: Iterable[str]
+) -> Callable[[list[RoleRepresentation]], Call[None]]:
+    """Checks the input now; builds the call once the realm's roles are known: they are given
+    by name, and an unknown name is refused (all of them listed) before anything is written."""
+    path = realm_path("users", user_id, "role-mappings", "realm")
+    names = _role_names(role_names)
+
+    def call(realm_roles: list[RoleRepresentation]) -> Call[None]:
+        roles = _roles_named(names, realm_roles)
+        return Call(type(None), path, MANAGE_USERS, method=method, body=roles)
+
+    return call
+
+
+def _role_names(role_names: Iterable[str]) -> list[str]:
+    if isinstance(role_names, str):
+        raise TypeError(f"role_names is a list of names: [{role_names!r}], not {role_names!r}")
+    names = [required_text(name, "a role name") for name in role_names]
+    if not names:
+        raise ValueError("role_names is empty: name at least one realm role")
+    return list(dict.fromkeys(names))
+
+
+def _roles_named(names: list[str], realm_roles: list[RoleRepresentation]) -> list[Any]:
+    by_name = {role.get("name"): role for role in realm_roles}
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        raise ValueError(
+            f"Unknown realm roles: {', '.join(map(repr, unknown))}; the realm has "
+            f"{', '.join(sorted(repr(name) for name in by_name if name))}"
+        )
+    return [by_name[name] for name in names]
+
+
+def user_query(*, username: str | None, email: str | None) -> dict[str, Any]:
+    """``find_user``'s filters: exact matches of what is given (at least one, none empty)."""
+    given = {
+        key: value for key, value in (("username", username), ("email", email)) if value is not None
+    }
+    if not given:
+        raise TypeError("find_user needs username= or email=")
+    return {key: required_text(value, key) for key, value in given.items()}
+
+
+def exact_match(
+    users: list[UserRepresentation], query: dict[str, Any]
+) -> UserRepresentation | None:
+    """The user whose every queried field is the one asked for (Keycloak lowercases them)."""
+    for user_ in users:
+        if all(str(user_.get(k, "")).casefold() == v.casefold() for k, v in query.items()):
+            return user_
+    return None
+
+
+def masked_password(password: str) -> Masked:
+    if not isinstance(password, str):
+        raise TypeError(f"a password is a str, not {type(password).__name__}")
+    if not password:
+        raise ValueError("the password is empty")
+    return Masked(password)
+
+
+def required_text(value: Any, what: str) -> str:
+    """``value`` when it is a non-blank string; else a clear error, before any request."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string, not {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{what} must not be empty")
+    return value
+
+
+def _user_body(representation: Any, *, creating: bool) -> dict[str, Any]:
+    if not isinstance(representation, Mapping):
+        kind = type(representation).__name__
+        raise TypeError(f"a user representation is a dict (UserRepresentation), not {kind}")
+    body = dict(representation)
+    if creating or "username" in body:
+        required_text(body.get("username"), "username")
+    if "credentials" in body:
+        body["credentials"] = [_masked_credential(c) for c in body["credentials"]]
+    return body
+
+
+def _masked_credential(credential: Any) -> dict[str, Any]:
+    if not isinstance(credential, Mapping):
+        raise TypeError(f"a credential is a dict, not {type(credential).__name__}")
+    value = credential.get("value")
+    return {**credential, "value": Masked(value)} if isinstance(value, str) else {**credential}
+
+
 def _page_size(page_size: int) -> int:
     if page_size < 1:
         raise ValueError(f"page_size must be at least 1, not {page_size!r}")
     return page_size
 
 
-def result(call: Call[J], status: int, body: Any, text: str, *, realm: str) -> J:
-    """The answer's JSON when it has the call's kind; else the error the table maps it to."""
-    context: dict[str, Any] = {"method": "GET", "path": f"/admin/realms/{realm}{call.path}"}
+def result(
+    call: Call[J], status: int, body: Any, text: str, *, realm: str, location: str | None = None
+) -> J:
+    """The answer's JSON when it has the call's kind (a create's: the new id from ``location``);
+    else the error the table maps it to."""
+    context = _context(call, realm)
     if body is None:
         body = text[:500]
     if status >= 300:
-        raise AdminAPIError.from_response(status, body, role=call.role, **context)
+        note = NOT_RETRIED if call.is_write else ""
+        raise AdminAPIError.from_response(status, body, role=call.role, note=note, **context)
+    if call.created is not None:
+        return cast(J, created_id(call, status, location, realm))
+    if call.shape is type(None):
+        return None
     expected = get_origin(call.shape) or call.shape
     if is_typeddict(expected):
         expected = dict
@@ -232,14 +420,39 @@ def result(call: Call[J], status: int, body: Any, text: str, *, realm: str) -> J
     return cast(J, body)
 
 
+def created_id(call: Call[Any], status: int, location: str | None, realm: str) -> str:
+    """The new id: the last segment of ``location``, trusted only when the rest of it is the
+    realm's collection that the call creates in (``/admin/realms/{realm}/users``...)."""
+    collection = f"/admin/realms/{realm}{call.created}"
+    parent, _, new_id = urlsplit(location or "").path.rpartition("/")
+    new_id = unquote(new_id)
+    if unquote(parent).endswith(collection) and new_id.strip() and new_id not in (".", ".."):
+        return new_id
+    raise AdminAPIError(
+        f"Keycloak answered HTTP {status} with a Location that is not in {collection}: "
+        f"{location!r}, so the new id is unknown (the write happened)",
+        status=status,
+        required_role=call.role,
+        **_context(call, realm),
+    )
+
+
+def _context(call: Call[Any], realm: str) -> dict[str, Any]:
+    return {"method": call.method, "path": f"/admin/realms/{realm}{call.path}"}
+
+
 def request_options(call: Call[Any], config: ClientConfig) -> dict[str, Any]:
-    """How the transport sends ``call`` (sync or async): its URL's query, the answer's cap, and
-    the errors for Keycloak unreachable or an answer refused."""
-    context: dict[str, Any] = {"method": "GET", "path": f"/admin/realms/{config.realm}{call.path}"}
-    return {
+    """How the transport sends ``call`` (sync or async): its URL's query and JSON body, the
+    answer's cap, and the errors for Keycloak unreachable or an answer refused."""
+    context = _context(call, config.realm)
+    note = NOT_RETRIED if call.is_write else ""
+    options = {
         "config": config,
         "unavailable": lambda reason: AdminUnavailableError(
-            f"cannot reach Keycloak: {reason}", status=None, required_role=call.role, **context
+            f"cannot reach Keycloak: {reason}{note}",
+            status=None,
+            required_role=call.role,
+            **context,
         ),
         "refused": lambda reason, status: AdminAPIError(
             f"Keycloak {reason}", status=status, required_role=call.role, **context
@@ -248,6 +461,7 @@ def request_options(call: Call[Any], config: ClientConfig) -> dict[str, Any]:
         "params": call.params,
         "headers": {"Accept-Encoding": "gzip"},
     }
+    return options if call.body is None else {**options, "json": call.body}
 
 
 # --- the clients ---------------------------------------------------------------------------
@@ -258,7 +472,9 @@ P = ParamSpec("P")
 def _sync(build: Callable[P, Call[J]]) -> Callable[Concatenate[KeycloakAdmin, P], J]:
     @functools.wraps(build)
     def method(self: KeycloakAdmin, /, *args: P.args, **kwargs: P.kwargs) -> J:
-        return self._run(build(*args, **kwargs))
+        call = build(*args, **kwargs)
+        del args, kwargs  # no frame keeps the raw input: the call holds passwords masked
+        return self._run(call)
 
     return method
 
@@ -268,7 +484,9 @@ def _async(
 ) -> Callable[Concatenate[AsyncKeycloakAdmin, P], Coroutine[Any, Any, J]]:
     @functools.wraps(build)
     async def method(self: AsyncKeycloakAdmin, /, *args: P.args, **kwargs: P.kwargs) -> J:
-        return await self._run(build(*args, **kwargs))
+        call = build(*args, **kwargs)
+        del args, kwargs  # as in _sync
+        return await self._run(call)
 
     return method
 
@@ -293,6 +511,33 @@ class KeycloakAdmin:
     clients = _sync(clients)
     realm = _sync(realm)
     get = _sync(get)
+    create_user = _sync(create_user)
+    update_user = _sync(update_user)
+    delete_user = _sync(delete_user)
+    set_password = _sync(set_password)
+    user_groups = _sync(user_groups)
+    add_user_to_group = _sync(add_user_to_group)
+    remove_user_from_group = _sync(remove_user_from_group)
+    user_realm_roles = _sync(user_realm_roles)
+    create_group = _sync(create_group)
+    delete_group = _sync(delete_group)
+    group_by_path = _sync(group_by_path)
+
+    def find_user(
+        self, *, username: str | None = None, email: str | None = None
+    ) -> UserRepresentation | None:
+        """The user with exactly this username and/or email, or None."""
+        query = user_query(username=username, email=email)
+        return exact_match(self.users(**query, exact=True), query)
+
+    def assign_realm_roles(self, user_id: str, role_names: Iterable[str]) -> None:
+        """Grant realm roles, by name (looked up first: an unknown name writes nothing)."""
+        call = realm_role_mapping("POST", user_id, role_names)
+        self._run(call(self.realm_roles()))
+
+    def remove_realm_roles(self, user_id: str, role_names: Iterable[str]) -> None:
+        call = realm_role_mapping("DELETE", user_id, role_names)
+        self._run(call(self.realm_roles()))
 
     def iter_users(
         self, *, search: str | None = None, page_size: int = 100, brief: bool = True
@@ -308,10 +553,11 @@ class KeycloakAdmin:
 
     def _run(self, call: Call[J]) -> J:
         url, options = f"{self.config.admin_url}{call.path}", request_options(call, self.config)
-        response = exchange(self.session, "GET", url, **options)
-        record_admin_request(self.client, "GET", response.status_code)
-        body = json_body(response)
-        return result(call, response.status_code, body, response.text, realm=self.config.realm)
+        response = exchange(self.session, call.method, url, **options)
+        record_admin_request(self.client, call.method, response.status_code)
+        body, location = json_body(response), response.headers.get("Location")
+        status, realm = response.status_code, self.config.realm
+        return result(call, status, body, response.text, realm=realm, location=location)
 
 
 class AsyncKeycloakAdmin:
@@ -338,6 +584,31 @@ class AsyncKeycloakAdmin:
     clients = _async(clients)
     realm = _async(realm)
     get = _async(get)
+    create_user = _async(create_user)
+    update_user = _async(update_user)
+    delete_user = _async(delete_user)
+    set_password = _async(set_password)
+    user_groups = _async(user_groups)
+    add_user_to_group = _async(add_user_to_group)
+    remove_user_from_group = _async(remove_user_from_group)
+    user_realm_roles = _async(user_realm_roles)
+    create_group = _async(create_group)
+    delete_group = _async(delete_group)
+    group_by_path = _async(group_by_path)
+
+    async def find_user(
+        self, *, username: str | None = None, email: str | None = None
+    ) -> UserRepresentation | None:
+        query = user_query(username=username, email=email)
+        return exact_match(await self.users(**query, exact=True), query)
+
+    async def assign_realm_roles(self, user_id: str, role_names: Iterable[str]) -> None:
+        call = realm_role_mapping("POST", user_id, role_names)
+        await self._run(call(await self.realm_roles()))
+
+    async def remove_realm_roles(self, user_id: str, role_names: Iterable[str]) -> None:
+        call = realm_role_mapping("DELETE", user_id, role_names)
+        await self._run(call(await self.realm_roles()))
 
     async def aiter_users(
         self, *, search: str | None = None, page_size: int = 100, brief: bool = True
@@ -355,7 +626,8 @@ class AsyncKeycloakAdmin:
     async def _run(self, call: Call[J]) -> J:
         url, options = f"{self.config.admin_url}{call.path}", request_options(call, self.config)
         client = self._http.async_client(self.client)
-        response = await self._http.aexchange(client, "GET", url, **options)
-        record_admin_request(self.client, "GET", response.status_code)
-        body = self._http.json_body(response)
-        return result(call, response.status_code, body, response.text, realm=self.config.realm)
+        response = await self._http.aexchange(client, call.method, url, **options)
+        record_admin_request(self.client, call.method, response.status_code)
+        body, location = self._http.json_body(response), response.headers.get("Location")
+        status, realm = response.status_code, self.config.realm
+        return result(call, status, body, response.text, realm=realm, location=location)

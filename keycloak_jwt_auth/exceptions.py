@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from django.core.exceptions import ImproperlyConfigured
@@ -145,18 +146,28 @@ class AdminAPIError(KeycloakJWTAuthError):
 
     @classmethod
     def from_response(
-        cls, status: int, body: Any, *, method: str, path: str, role: str
+        cls, status: int, body: Any, *, method: str, path: str, role: str, note: str = ""
     ) -> AdminAPIError:
         """The error for an answer with ``status`` (the subclass from the table, 5xx being
-        ``AdminUnavailableError``), its message naming Keycloak's own ``error``."""
+        ``AdminUnavailableError``, whose message ends with ``note``), its message naming
+        Keycloak's own words."""
         error_class = AdminUnavailableError if status >= 500 else cls.by_status.get(status, cls)
-        detail = body.get("error") or body.get("errorMessage") if isinstance(body, dict) else None
+        detail = error_class.detail(body)
         message = f"HTTP {status}" + (f" ({detail})" if detail else "")
         if error_class.explanation:
             message += ": " + error_class.explanation.format(role=role)
+        if error_class is AdminUnavailableError:
+            message += note
         return error_class(
             message, status=status, method=method, path=path, body=body, required_role=role
         )
+
+    @staticmethod
+    def detail(body: Any) -> str | None:
+        """Keycloak's own words: ``errorMessage`` (Admin API), else the OAuth-style ``error``."""
+        if not isinstance(body, dict):
+            return None
+        return keycloak_message(body) or _text(body.get("error"))
 
 
 class AdminAuthenticationError(AdminAPIError):
@@ -188,3 +199,65 @@ class AdminUnavailableError(AdminAPIError, KeycloakUnavailableError):
     """The Admin API could not be reached, timed out, or answered 5xx."""
 
     explanation = "Keycloak server error"
+
+
+class AdminBadRequestError(AdminAPIError):
+    """400: Keycloak refused the input: ``error_message`` is its message (e.g. "Invalid
+    password: minimum length 12."), ``field_errors`` its per-field errors (user profile), if any."""
+
+    statuses = (400,)
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        body = self.body if isinstance(self.body, dict) else {}
+        self.error_message = keycloak_message(body)
+        self.field_errors = field_errors(body)
+
+    @staticmethod
+    def detail(body: Any) -> str | None:
+        """Each field's error (its params may echo the input: they stay in ``field_errors``),
+        else Keycloak's message."""
+        errors = field_errors(body) if isinstance(body, dict) else []
+        if errors:
+            return "; ".join(f"{error.field}: {error.message}" for error in errors)
+        return AdminAPIError.detail(body)
+
+
+class AdminConflictError(AdminAPIError):
+    """409: it exists already (Keycloak's ``errorMessage``, e.g. "User exists with same
+    username", is in the message and in ``error_message``)."""
+
+    statuses = (409,)
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.error_message = keycloak_message(self.body) if isinstance(self.body, dict) else None
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One field Keycloak refused: ``field`` (e.g. ``email``), its ``message`` key and params."""
+
+    field: str | None
+    message: str | None
+    params: list[Any]
+
+
+def field_errors(body: dict[str, Any]) -> list[FieldError]:
+    """Keycloak's field errors: the body itself for one, its ``errors`` list for several."""
+    listed: Any = body.get("errors")
+    listed = listed if isinstance(listed, list) else []
+    return [
+        FieldError(_text(e.get("field")), _text(e.get("errorMessage")), list(e.get("params") or []))
+        for e in [body, *listed]
+        if isinstance(e, dict) and e.get("field")
+    ]
+
+
+def keycloak_message(body: dict[str, Any]) -> str | None:
+    """The Admin API's ``errorMessage``, or an OAuth-style ``error_description``."""
+    return _text(body.get("errorMessage")) or _text(body.get("error_description"))
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

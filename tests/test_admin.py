@@ -12,6 +12,7 @@ from django.test import override_settings
 from keycloak_jwt_auth import (
     AdminAPIError,
     AdminAuthenticationError,
+    AdminBadRequestError,
     AdminForbiddenError,
     AdminNotFoundError,
     AdminUnavailableError,
@@ -160,8 +161,11 @@ def test_404_and_other_statuses(admin_api: responses.RequestsMock) -> None:
     with pytest.raises(AdminNotFoundError, match="User not found"):
         KeycloakAdmin().user("nope")
     admin_api.get(f"{ADMIN_URL}/users/bad", json={"errorMessage": "bad id"}, status=400)
-    with pytest.raises(AdminAPIError, match="HTTP 400 \\(bad id\\)") as info:
+    with pytest.raises(AdminBadRequestError, match="HTTP 400 \\(bad id\\)"):
         KeycloakAdmin().user("bad")
+    admin_api.get(f"{ADMIN_URL}/users/tea", json={"errorMessage": "teapot"}, status=418)
+    with pytest.raises(AdminAPIError, match="HTTP 418 \\(teapot\\)") as info:
+        KeycloakAdmin().user("tea")
     assert type(info.value) is AdminAPIError
 
 

@@ -21,6 +21,8 @@ from django.test import override_settings
 from keycloak_jwt_auth import (
     AdminAPIError,
     AdminAuthenticationError,
+    AdminBadRequestError,
+    AdminConflictError,
     AdminForbiddenError,
     AdminNotFoundError,
     AdminUnavailableError,
@@ -95,7 +97,9 @@ def test_aiter_users_pages_until_a_short_page(api: respx.MockRouter) -> None:
         (403, AdminForbiddenError, "realm-management role 'view-users'"),
         (404, AdminNotFoundError, "not found"),
         (502, AdminUnavailableError, "Keycloak server error"),
-        (400, AdminAPIError, r"HTTP 400 \(bad\)"),
+        (400, AdminBadRequestError, r"HTTP 400 \(bad\)"),
+        (409, AdminConflictError, r"HTTP 409 \(bad\)"),
+        (418, AdminAPIError, r"HTTP 418 \(bad\)"),
     ],
 )
 def test_statuses_map_to_the_same_errors(

@@ -8,6 +8,7 @@ JWT at all) and the token.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sys
@@ -20,13 +21,20 @@ from django.conf import settings
 from django.test import RequestFactory, override_settings
 from django.views.debug import ExceptionReporter
 
-from keycloak_jwt_auth import KeycloakAdmin, get_access_token, get_token_manager
+from keycloak_jwt_auth import (
+    AsyncKeycloakAdmin,
+    KeycloakAdmin,
+    get_access_token,
+    get_token_manager,
+)
 
 from .keyring import key_settings, pem
 from .loopback import Answer, Loopback
 
 SECRET = settings.TEST_SECRET
 TOKEN = "debug-page-token-value"
+PASSWORD = "debug-page-password-value"  # up here: the page shows source lines near each frame
+POLICY = b'{"error": "invalidPasswordMinLengthMessage", "error_description": "Invalid password"}'
 TOKEN_PATH = "/realms/demo/protocol/openid-connect/token"
 JWT = re.compile(r"eyJ[\w-]+\.[\w-]+")  # a JOSE header and the next part ("PrivateKeyJwt" is not)
 
@@ -171,3 +179,25 @@ def test_every_fallback_secret_refused(keycloak: Loopback) -> None:
             assert_clean(report, keycloak)
             assert fallback not in report
     assert len(assertions_sent(keycloak)) == 4  # both secrets tried, DEBUG on and off
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda: KeycloakAdmin().set_password("u-1", PASSWORD),
+        lambda: asyncio.run(AsyncKeycloakAdmin().set_password("u-1", PASSWORD)),
+        lambda: KeycloakAdmin().create_user(
+            {"username": "ada", "credentials": [{"type": "password", "value": PASSWORD}]}
+        ),
+    ],
+    ids=["set_password", "async set_password", "create_user with credentials"],
+)
+def test_a_refused_password_is_not_on_the_page(keycloak: Loopback, write: Any) -> None:
+    keycloak.route("/admin/realms/demo/users/u-1/reset-password", Answer(400, POLICY))
+    keycloak.route("/admin/realms/demo/users", Answer(400, POLICY))
+    with with_settings(SERVER_URL=keycloak.url):
+        for report in reports(write):
+            assert "AdminBadRequestError" in report and "Invalid password" in report
+            assert PASSWORD not in report
+            assert_clean(report, keycloak)
+    assert PASSWORD.encode() in keycloak.everything_received()  # it was sent, and is not shown
