@@ -176,6 +176,10 @@ def client_settings(server_url: str, **overrides: Any) -> dict[str, Any]:
                 "CLIENT_ID": "django-short-lived",
                 "CLIENT_SECRET": secrets["django-short-lived"],
             },
+            "provisioning": {  # manage-users: the Admin API writes
+                "CLIENT_ID": "django-provisioning",
+                "CLIENT_SECRET": secrets["django-provisioning"],
+            },
         },
         **overrides,
     }
