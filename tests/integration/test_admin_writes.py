@@ -22,6 +22,7 @@ from keycloak_jwt_auth import (
     AsyncKeycloakAdmin,
     KeycloakAdmin,
 )
+from keycloak_jwt_auth.admin_api import UserRepresentation
 
 pytestmark = pytest.mark.keycloak
 
@@ -86,7 +87,7 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-def person(username: str) -> dict[str, Any]:
+def person(username: str) -> UserRepresentation:
     """A user who can log in: Keycloak creates users disabled unless told otherwise, and refuses
     a password login ("Account is not fully set up") while the user profile's required
     attributes (email, first and last name) are missing."""
