@@ -79,6 +79,16 @@ if KEYCLOAK_AUTH_METHOD == "private_key_jwt":
 else:
     KEYCLOAK_JWT_AUTH["CLIENT_SECRET"] = env.str("KEYCLOAK_CLIENT_SECRET", default=None)
 
+# A client with manage-users for the Admin API writes: the demo page's "create user" form and
+# `manage.py keycloak_user ... --client provisioning`. Only when its secret is set.
+_provisioning_secret = env.str("KEYCLOAK_PROVISIONING_CLIENT_SECRET", default=None)
+if _provisioning_secret:
+    KEYCLOAK_JWT_AUTH.setdefault("CLIENTS", {})["provisioning"] = {
+        "CLIENT_ID": env.str("KEYCLOAK_PROVISIONING_CLIENT_ID", default="django-provisioning"),
+        "CLIENT_SECRET": _provisioning_secret,
+    }
+KEYCLOAK_JWT_AUTH_DEMO_WRITE_CLIENT = "provisioning" if _provisioning_secret else "default"
+
 # The demo views list the realm's users; without this they are for staff users only.
 KEYCLOAK_JWT_AUTH_DEMO_ALLOW_ANONYMOUS = env.bool("KEYCLOAK_DEMO_ALLOW_ANONYMOUS", default=DEBUG)
 

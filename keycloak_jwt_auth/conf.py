@@ -37,6 +37,7 @@ from .masked import Masked
 
 SETTING_NAME = "KEYCLOAK_JWT_AUTH"
 DEMO_SETTING_NAME = "KEYCLOAK_JWT_AUTH_DEMO_ALLOW_ANONYMOUS"
+DEMO_WRITE_SETTING_NAME = "KEYCLOAK_JWT_AUTH_DEMO_WRITE_CLIENT"
 DEFAULT_CLIENT = "default"
 SECRET_METHOD, KEY_METHOD = "client_secret_jwt", "private_key_jwt"
 AUTH_METHODS = (SECRET_METHOD, KEY_METHOD)
@@ -143,6 +144,11 @@ def one_request_seconds(timeout: Timeout) -> float:
 
 def demo_views_allow_anonymous() -> bool:
     return bool(getattr(settings, DEMO_SETTING_NAME, False))
+
+
+def demo_write_client() -> str:
+    """The client the demo's "create user" form writes with (it needs manage-users)."""
+    return str(getattr(settings, DEMO_WRITE_SETTING_NAME, DEFAULT_CLIENT))
 
 
 # --- reading the setting ---------------------------------------------------------------------

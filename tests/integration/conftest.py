@@ -267,3 +267,19 @@ def demo_environment(keycloak_server: str, folder: Path) -> dict[str, str]:
     migrate = [sys.executable, "manage.py", "migrate", "-v0"]
     subprocess.run(migrate, cwd=ROOT, env=env, check=True, timeout=120)
     return env
+
+
+def password_login(server_url: str, username: str, password: str) -> requests.Response:
+    """A password-grant login with demo-password-login, the realm's only client that takes
+    passwords (direct access grants): proves a password set through the Admin API."""
+    return requests.post(
+        f"{server_url}/realms/demo/protocol/openid-connect/token",
+        data={
+            "grant_type": "password",
+            "client_id": "demo-password-login",
+            "username": username,
+            "password": password,
+            "scope": "openid",
+        },
+        timeout=30,
+    )

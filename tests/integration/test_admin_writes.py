@@ -24,11 +24,12 @@ from keycloak_jwt_auth import (
 )
 from keycloak_jwt_auth.admin_api import UserRepresentation
 
+from .conftest import password_login
+
 pytestmark = pytest.mark.keycloak
 
 WRITER = "provisioning"  # django-provisioning: manage-users
 READ_ONLY = "default"  # django-service: view-* roles only
-PASSWORD_CLIENT = "demo-password-login"  # the realm's only client with direct access grants
 
 
 class Awaited:
@@ -98,20 +99,6 @@ def person(username: str) -> UserRepresentation:
         "lastName": "Person",
         "enabled": True,
     }
-
-
-def password_login(server_url: str, username: str, password: str) -> requests.Response:
-    return requests.post(
-        f"{server_url}/realms/demo/protocol/openid-connect/token",
-        data={
-            "grant_type": "password",
-            "client_id": PASSWORD_CLIENT,
-            "username": username,
-            "password": password,
-            "scope": "openid",
-        },
-        timeout=30,
-    )
 
 
 async def lifecycle(admin: Any, made: Made, server_url: str) -> None:
