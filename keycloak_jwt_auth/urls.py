@@ -10,4 +10,5 @@ urlpatterns = [
     path("api/token/", views.api_token, name="api-token"),
     path("api/async/users/", views.async_api_users, name="async-api-users"),
     path("api/async/token/", views.async_api_token, name="async-api-token"),
+    path("users/create/", views.create_user, name="create-user"),
 ]

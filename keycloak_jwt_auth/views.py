@@ -11,17 +11,22 @@ import functools
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
+from urllib.parse import urlencode
 
 import jwt
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.cache import patch_cache_control
-from django.views.decorators.http import require_safe
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.http import require_POST, require_safe
 
 from .admin_api import AsyncKeycloakAdmin, KeycloakAdmin, UserRepresentation
 from .assertion import published_keys
-from .conf import DEFAULT_CLIENT, demo_views_allow_anonymous
+from .conf import DEFAULT_CLIENT, demo_views_allow_anonymous, demo_write_client
 from .exceptions import AdminForbiddenError, KeycloakJWTAuthError, KeycloakUnavailableError
 from .manager import TokenManager, get_token_manager, refresh_at
 from .tokens import AccessToken
@@ -178,7 +183,7 @@ def error_status(exc: KeycloakJWTAuthError) -> tuple[int, str]:
 
 @staff_unless_demo_open(json=False)
 def index(request: HttpRequest) -> HttpResponse:
-    context: dict[str, Any] = {}
+    context: dict[str, Any] = {"messages": messages.get_messages(request)}
     try:
         context["token"] = token_status()
         context.update(users_page(request))
@@ -224,6 +229,49 @@ def _async_json_view(build: Callable[[HttpRequest], Awaitable[dict[str, Any]]]) 
 
 async_api_users = _async_json_view(ausers_page)
 async_api_token = _async_json_view(lambda request: atoken_status())
+
+
+# --- the "create user" form: an Admin API write ------------------------------------------------
+
+
+class NewUserForm(forms.Form):
+    username = forms.CharField(max_length=255)
+    email = forms.EmailField(required=False)
+    first_name = forms.CharField(max_length=255, required=False)
+    last_name = forms.CharField(max_length=255, required=False)
+
+    def representation(self) -> UserRepresentation:
+        """An enabled user (Keycloak creates users disabled when not told otherwise)."""
+        data = self.cleaned_data
+        user: UserRepresentation = {"username": data["username"], "enabled": True}
+        for key, field in (
+            ("email", "email"),
+            ("firstName", "first_name"),
+            ("lastName", "last_name"),
+        ):
+            if data[field]:
+                user[key] = data[field]  # type: ignore[literal-required]
+        return user
+
+
+@csrf_protect
+@require_POST
+@staff_unless_demo_open(json=False)
+def create_user(request: HttpRequest) -> HttpResponse:
+    """Create a Keycloak user from the demo page's form, then show it in the list."""
+    form = NewUserForm(request.POST)
+    if not form.is_valid():
+        errors = "; ".join(f"{name}: {' '.join(map(str, e))}" for name, e in form.errors.items())
+        messages.error(request, f"User not created: {errors}")
+        return redirect("keycloak_jwt_auth:index")
+    username = form.cleaned_data["username"]
+    try:
+        KeycloakAdmin(demo_write_client()).create_user(form.representation())
+    except KeycloakJWTAuthError as exc:
+        messages.error(request, f"User {username!r} not created. {error_status(exc)[1]}")
+        return redirect("keycloak_jwt_auth:index")
+    messages.success(request, f"Created user {username!r}.")
+    return redirect(f"{reverse('keycloak_jwt_auth:index')}?{urlencode({'search': username})}")
 
 
 # --- the JWKS Keycloak reads the public keys from (not a demo view: public by design) ---------

@@ -260,6 +260,8 @@ def demo_environment(keycloak_server: str, folder: Path) -> dict[str, str]:
         "KEYCLOAK_SERVER_URL": keycloak_server,
         "KEYCLOAK_CLIENT_ID": "django-service",
         "KEYCLOAK_CLIENT_SECRET": realm_secrets()["django-service"],
+        "KEYCLOAK_PROVISIONING_CLIENT_ID": "django-provisioning",  # the "create user" form's
+        "KEYCLOAK_PROVISIONING_CLIENT_SECRET": realm_secrets()["django-provisioning"],
         "CACHE_URL": "locmemcache://",
         "DJANGO_DEBUG": "True",
         "KEYCLOAK_DEMO_ALLOW_ANONYMOUS": "True",

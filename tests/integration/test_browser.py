@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,3 +92,47 @@ def test_demo_page_in_chromium(demo_server: str) -> None:
         finally:
             browser.close()
     assert Path(SCREENSHOTS / "demo-page.png").stat().st_size > 10_000
+
+
+@pytest.fixture
+def new_username(real_keycloak: str) -> Iterator[str]:
+    """A username for the form to create; that user is deleted at the end, whatever happened."""
+    from keycloak_jwt_auth import KeycloakAdmin
+
+    username = f"browser-{uuid.uuid4().hex[:10]}"
+    yield username
+    admin = KeycloakAdmin("provisioning")
+    user = admin.find_user(username=username)
+    if user:
+        admin.delete_user(user["id"])
+
+
+def test_create_user_form_in_chromium(demo_server: str, new_username: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.goto(demo_server)
+            form = page.locator("#create-user")
+            form.locator("input[name=username]").fill(new_username)
+            form.locator("input[name=email]").fill(f"{new_username}@example.com")
+            form.locator("input[name=first_name]").fill("Browser")
+            form.locator("input[name=last_name]").fill("Made")
+            form.locator("button[type=submit]").click()
+
+            expect(page.locator(".message.success")).to_have_text(f"Created user {new_username!r}.")
+            expect(page.locator("#users tbody tr")).to_have_count(1)
+            expect(page.locator("#users tbody")).to_contain_text(f"{new_username}@example.com")
+            page.screenshot(path=str(SCREENSHOTS / "demo-create-user.png"), full_page=True)
+
+            page.goto(demo_server)  # the list without a search now counts one more user
+            expect(page.locator("#range")).to_have_text("1–10 of 31")
+            form.locator("input[name=username]").fill(new_username)  # once more: a conflict
+            form.locator("button[type=submit]").click()
+            expect(page.locator(".message.error")).to_contain_text("User exists with same username")
+        finally:
+            browser.close()
