@@ -48,6 +48,10 @@ class Sizes:
     async_admin_calls: int = 1_500
     async_admin_tasks: int = 50
     signing_calls: int = 2_000  # assertions per algorithm (benchmarks/signing.py)
+    # The Admin API writes (benchmarks/admin_writes.py)
+    write_users: int = 200  # created, then deleted, by each contender (a multiple of 4)
+    write_tasks: int = 20  # concurrent tasks of the async contenders
+    write_proxied_users: int = 40  # the round that counts TCP connections
 
 
 SMOKE = Sizes(
@@ -61,6 +65,9 @@ SMOKE = Sizes(
     stampede_tasks=(5, 20),
     async_admin_calls=150,
     signing_calls=20,
+    write_users=8,
+    write_tasks=5,
+    write_proxied_users=5,
 )
 
 

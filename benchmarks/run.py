@@ -1,7 +1,7 @@
 """Side-by-side benchmarks against the real Keycloak (and Redis): stampede, hot path, expiry
-boundary, Admin API throughput, the async step (benchmarks/async_steps.py), and the cost of
-signing an assertion per algorithm (benchmarks/signing.py). Run with
-``scripts/bench.sh`` (it starts the servers).
+boundary, Admin API throughput, the async step (benchmarks/async_steps.py), the Admin API writes
+(benchmarks/admin_writes.py), and the cost of signing an assertion per algorithm
+(benchmarks/signing.py). Run with ``scripts/bench.sh`` (it starts the servers).
 
     python -m benchmarks.run [--smoke] [--only async ...] [--out artifacts/benchmarks/results.json]
 
@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.admin_writes import run_writes, writer_clients, writes_table
 from benchmarks.async_steps import async_tables, run_async
 from benchmarks.common import (
     LONG_CLIENT,
@@ -243,6 +244,9 @@ def run_all(
                 results[name].append(measure(peer, cache_url, sizes))
     if "admin" in only:
         results["admin_api"] = admin_throughput(sizes, ours, theirs)
+    if "writes" in only:
+        print("admin writes: both, sync and async", file=sys.stderr, flush=True)
+        results["admin_writes"] = run_writes(sizes, ours, theirs)
     if "signing" in only:
         print("signing", file=sys.stderr, flush=True)
         results["signing"] = signing_costs(sizes.signing_calls)
@@ -255,7 +259,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--out", type=Path, default=ROOT / "artifacts" / "benchmarks" / "results.json"
     )
-    everything = ["stampede", "hot", "boundary", "admin", "async", "signing"]
+    everything = ["stampede", "hot", "boundary", "admin", "async", "writes", "signing"]
     parser.add_argument("--only", nargs="*", choices=everything)
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else Sizes()
@@ -270,7 +274,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "locmemcache://",
             LONG_CLIENT,
             realm_secret(LONG_CLIENT),
-            {"CLIENTS": {"via-proxy": {"SERVER_URL": ours.url}}},
+            {"CLIENTS": {"via-proxy": {"SERVER_URL": ours.url}, **writer_clients(ours)}},
         )
         results = run_all(sizes, only, ours, theirs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -279,6 +283,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(report_tables(results))
     if "async" in only:
         print(async_tables(results))
+    if "writes" in only:
+        print(writes_table(results))
     if "signing" in only:
         print(signing_table(results["signing"]))
     print(f"results: {args.out}", file=sys.stderr)

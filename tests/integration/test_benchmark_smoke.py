@@ -58,6 +58,7 @@ def test_benchmark_harness_smoke(keycloak_server: str, redis_server: str, tmp_pa
     assert all(row["ours_p50_us"] > 0 and row["calls"] == 20 for row in signing.values())
     assert "### Client assertion signing" in result.stdout
     check_async_step(results, result.stdout)
+    check_writes_step(results, result.stdout)
 
 
 def check_async_step(results: dict[str, Any], stdout: str) -> None:
@@ -83,3 +84,15 @@ def check_async_step(results: dict[str, Any], stdout: str) -> None:
     assert all(row["tasks"] == sizes["async_admin_tasks"] for row in admin)
     for title in ("Async hot path", "Async cold stampede", "Event loop heartbeat", "Async Admin"):
         assert f"### {title}" in stdout
+
+
+def check_writes_step(results: dict[str, Any], stdout: str) -> None:
+    sizes = results["sizes"]
+    writes = results["admin_writes"]
+    assert [row["mode"] for row in writes] == ["sync, one at a time"] * 2 + [
+        f"async, {sizes['write_tasks']} tasks"
+    ] * 2
+    assert {row["calls"] for row in writes} == {2 * sizes["write_users"]}
+    assert all(row["calls_per_second"] > 0 and row["tcp_connections_opened"] >= 1 for row in writes)
+    assert {row["users_left_behind"] for row in writes} == {0}  # every user made was deleted
+    assert "### Admin API writes" in stdout
