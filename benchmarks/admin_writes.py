@@ -139,28 +139,28 @@ def payload(username: str) -> UserRepresentation:
     return {"username": username, "enabled": True}
 
 
+def writer(name: str, admin: Any, create: str, delete: str) -> Writer:
+    """``admin``'s methods ``create`` (given a representation) and ``delete`` as a contender."""
+    make = getattr(admin, create)
+    return Writer(name, lambda username: make(payload(username)), getattr(admin, delete))
+
+
 def sync_rows(sizes: Sizes, ours: RecordingProxy, theirs: RecordingProxy) -> list[dict[str, Any]]:
     from keycloak_jwt_auth import KeycloakAdmin
 
-    def our(client: str) -> Writer:
-        admin = KeycloakAdmin(client)
-        return Writer(
-            "keycloak_jwt_auth KeycloakAdmin.create_user/delete_user",
-            lambda name: admin.create_user(payload(name)),
-            admin.delete_user,
-        )
-
-    def their(url: str) -> Writer:
-        admin = python_keycloak(url)
-        return Writer(
-            "python-keycloak KeycloakAdmin.create_user/delete_user",
-            lambda name: admin.create_user(payload(name)),
-            admin.delete_user,
-        )
-
+    our, their = "keycloak_jwt_auth KeycloakAdmin", "python-keycloak KeycloakAdmin"
+    methods = ("create_user", "delete_user")
     pairs = [
-        (our("writer"), our("writer-via-proxy"), ours),
-        (their(SERVER_URL), their(theirs.url), theirs),
+        (
+            writer(f"{our}.create_user/delete_user", KeycloakAdmin("writer"), *methods),
+            writer(our, KeycloakAdmin("writer-via-proxy"), *methods),
+            ours,
+        ),
+        (
+            writer(f"{their}.create_user/delete_user", python_keycloak(SERVER_URL), *methods),
+            writer(their, python_keycloak(theirs.url), *methods),
+            theirs,
+        ),
     ]
     return measure(pairs, sizes, one_by_one, "sync, one at a time")
 
@@ -169,27 +169,22 @@ def async_rows(sizes: Sizes, ours: RecordingProxy, theirs: RecordingProxy) -> li
     from keycloak_jwt_auth import AsyncKeycloakAdmin
     from keycloak_jwt_auth.async_http import aclose_clients
 
-    def our(client: str) -> Writer:
-        admin = AsyncKeycloakAdmin(client)
-        return Writer(
-            "keycloak_jwt_auth AsyncKeycloakAdmin.create_user/delete_user",
-            lambda name: admin.create_user(payload(name)),
-            admin.delete_user,
-        )
-
+    our, their = "keycloak_jwt_auth AsyncKeycloakAdmin", "python-keycloak KeycloakAdmin"
     their_admins = [python_keycloak(SERVER_URL), python_keycloak(theirs.url)]
-
-    def their(admin: Any) -> Writer:
-        return Writer(
-            "python-keycloak KeycloakAdmin.a_create_user/a_delete_user",
-            lambda name: admin.a_create_user(payload(name)),
-            admin.a_delete_user,
-        )
-
     pairs = [
-        (our("writer"), our("writer-via-proxy"), ours),
-        (their(their_admins[0]), their(their_admins[1]), theirs),
-    ]
+        (
+            writer(f"{our}.create_user/delete_user", AsyncKeycloakAdmin("writer"),
+                   "create_user", "delete_user"),
+            writer(our, AsyncKeycloakAdmin("writer-via-proxy"), "create_user", "delete_user"),
+            ours,
+        ),
+        (
+            writer(f"{their}.a_create_user/a_delete_user", their_admins[0],
+                   "a_create_user", "a_delete_user"),
+            writer(their, their_admins[1], "a_create_user", "a_delete_user"),
+            theirs,
+        ),
+    ]  # fmt: skip
     loop = asyncio.new_event_loop()
     try:
         run = concurrently(loop, sizes.write_tasks)

@@ -1,23 +1,29 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import requests
 import responses
+from django.conf import settings
 from django.core.cache import caches
 from django.core.management import CommandError, call_command
 from django.core.signals import setting_changed
+from django.test import override_settings
 
 from keycloak_jwt_auth.conf import SETTING_NAME
+
+from .loopback import Answer, Loopback
 
 # The fixture fake_keycloak; the pytest11 entry point loads it once the package is installed.
 pytest_plugins = ["keycloak_jwt_auth.pytest_plugin"]
 
 TOKEN_URL = "https://keycloak.test/realms/demo/protocol/openid-connect/token"
 ADMIN_URL = "https://keycloak.test/admin/realms/demo"
+LOOPBACK_TOKEN_PATH = "/realms/demo/protocol/openid-connect/token"
 
 
 def reset_app_state() -> None:
@@ -95,3 +101,22 @@ def run_command(*args: str) -> tuple[str, str, int]:
         err.write(f"CommandError: {exc}\n")
         return out.getvalue(), err.getvalue(), exc.returncode
     return out.getvalue(), err.getvalue(), 0
+
+
+@pytest.fixture(scope="module")
+def loopback_server() -> Iterator[Loopback]:
+    with Loopback() as server:  # one per module: stopping one takes half a second
+        yield server
+
+
+@pytest.fixture
+def loopback_keycloak(loopback_server: Loopback) -> Iterator[Loopback]:
+    """The module's loopback Keycloak, nothing received yet, only its token endpoint routed (a
+    token for any client), and the app's settings pointing at it."""
+    loopback_server.received.clear()
+    loopback_server.routes.clear()
+    token = {"access_token": "loopback-token", "expires_in": 300, "token_type": "Bearer"}
+    loopback_server.route(LOOPBACK_TOKEN_PATH, Answer(200, json.dumps(token).encode()))
+    server_url = {**settings.KEYCLOAK_JWT_AUTH, "SERVER_URL": loopback_server.url}
+    with override_settings(KEYCLOAK_JWT_AUTH=server_url):
+        yield loopback_server

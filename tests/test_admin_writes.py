@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -26,7 +27,6 @@ from keycloak_jwt_auth.admin_api import CredentialRepresentation, create_user, s
 
 from .loopback import Answer, Loopback, Received
 
-TOKEN_PATH = "/realms/demo/protocol/openid-connect/token"
 USERS = "/admin/realms/demo/users"
 GROUPS = "/admin/realms/demo/groups"
 PASSWORD = "correct-horse-battery-staple"
@@ -35,24 +35,11 @@ ROLES = [{"id": "r1", "name": "editor"}, {"id": "r2", "name": "viewer"}]
 Call = Callable[[Any], Any]  # on a KeycloakAdmin or an AsyncKeycloakAdmin (then awaited)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Loopback]:
-    with Loopback() as server:  # one per module: stopping one takes half a second
-        yield server
-
-
 @pytest.fixture
-def keycloak(server: Loopback) -> Iterator[Loopback]:
-    """The loopback Keycloak with no request received yet, a token endpoint and realm roles."""
-    server.received.clear()
-    server.routes.clear()
-    token = {"access_token": "admin-token", "expires_in": 300, "token_type": "Bearer"}
-    server.route(TOKEN_PATH, Answer(200, json.dumps(token).encode()))
-    server.route("/admin/realms/demo/roles", Answer(200, json.dumps(ROLES).encode()))
-    with override_settings(
-        KEYCLOAK_JWT_AUTH={**settings.KEYCLOAK_JWT_AUTH, "SERVER_URL": server.url}
-    ):
-        yield server
+def keycloak(loopback_keycloak: Loopback) -> Loopback:
+    """The loopback Keycloak, with the realm's roles."""
+    loopback_keycloak.route("/admin/realms/demo/roles", Answer(200, json.dumps(ROLES).encode()))
+    return loopback_keycloak
 
 
 @pytest.fixture(params=["sync", "async"])
@@ -99,7 +86,7 @@ def test_create_user_posts_the_representation_and_returns_the_id_from_location(
     assert (sent.method, sent.path) == ("POST", USERS)
     assert sent_json(sent) == {"username": "ada", "email": "ada@example.com"}
     assert sent.headers["Content-Type"] == "application/json"
-    assert sent.headers["Authorization"] == "Bearer admin-token"
+    assert sent.headers["Authorization"] == "Bearer loopback-token"
 
 
 @pytest.mark.parametrize(
@@ -341,8 +328,6 @@ def test_a_write_that_times_out_is_not_retried_and_says_so(
     keycloak: Loopback, run: Callable[[Call], Any]
 ) -> None:
     def slow(received: Received) -> Answer:
-        import time
-
         time.sleep(0.5)
         return answer(204)
 

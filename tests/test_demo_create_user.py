@@ -11,31 +11,22 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client, override_settings
 
+from .conftest import LOOPBACK_TOKEN_PATH
 from .loopback import Answer, Loopback
 
 pytestmark = pytest.mark.django_db
 
-TOKEN_PATH = "/realms/demo/protocol/openid-connect/token"
 USERS = "/admin/realms/demo/users"
 CSRF_SECRET = "a" * 32  # Django's CSRF secrets are 32 letters and digits
 NEW_USER = {"username": "grace", "email": "grace@example.com", "first_name": "Grace"}
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Loopback]:
-    with Loopback() as server:
-        yield server
-
-
 @pytest.fixture
-def keycloak(server: Loopback) -> Iterator[Loopback]:
-    server.received.clear()
-    server.routes.clear()
-    token = {"access_token": "writer-token", "expires_in": 300, "token_type": "Bearer"}
-    server.route(TOKEN_PATH, Answer(200, json.dumps(token).encode()))
+def keycloak(loopback_keycloak: Loopback) -> Iterator[Loopback]:
+    server = loopback_keycloak
     server.route(USERS, Answer(201, b"", {"Location": f"{server.url}{USERS}/u-7"}))
     writer = {"CLIENT_ID": "django-provisioning", "CLIENT_SECRET": "w" * 40}
-    conf = {**settings.KEYCLOAK_JWT_AUTH, "SERVER_URL": server.url, "CLIENTS": {"writer": writer}}
+    conf = {**settings.KEYCLOAK_JWT_AUTH, "CLIENTS": {"writer": writer}}
     with override_settings(KEYCLOAK_JWT_AUTH=conf, KEYCLOAK_JWT_AUTH_DEMO_WRITE_CLIENT="writer"):
         yield server
 
@@ -64,7 +55,7 @@ def test_staff_create_a_user_and_see_it(keycloak: Loopback, staff: Client) -> No
     assert posted(keycloak) == [
         {"username": "grace", "enabled": True, "email": "grace@example.com", "firstName": "Grace"}
     ]
-    token_form = next(r for r in keycloak.received if r.path == TOKEN_PATH).body.decode()
+    token_form = next(r for r in keycloak.received if r.path == LOOPBACK_TOKEN_PATH).body.decode()
     assert "client_id=django-provisioning" in token_form  # the write client, not the default
     [message] = list(response.wsgi_request._messages)  # type: ignore[attr-defined]
     assert (message.level_tag, str(message)) == ("success", "Created user 'grace'.")

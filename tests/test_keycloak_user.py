@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.test import override_settings
 
 from .loopback import Answer, Loopback, Received
 
-TOKEN_PATH = "/realms/demo/protocol/openid-connect/token"
 USERS = "/admin/realms/demo/users"
 PASSWORD = "a-password-from-stdin-0123"
 ADA = {"id": "u-1", "username": "ada", "email": "ada@example.com", "enabled": True}
@@ -29,19 +26,10 @@ def by_method(get: Answer, other: Answer) -> Callable[[Received], Answer]:
     return lambda received: get if received.method == "GET" else other
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Loopback]:
-    with Loopback() as server:
-        yield server
-
-
 @pytest.fixture
-def keycloak(server: Loopback) -> Iterator[Loopback]:
-    """A realm with one user, ada, in no group; the roles editor and viewer; group /staff."""
-    server.received.clear()
-    server.routes.clear()
-    token = {"access_token": "admin-token", "expires_in": 300, "token_type": "Bearer"}
-    server.route(TOKEN_PATH, ok(token))
+def keycloak(loopback_keycloak: Loopback) -> Loopback:
+    """A realm with one user, ada, in no group; the role editor; the group /staff."""
+    server = loopback_keycloak
     server.route(USERS, by_method(ok([ADA]), ok(status=201, Location=f"{server.url}{USERS}/u-2")))
     for path in ("/u-1", "/u-2", "/u-1/reset-password", "/u-2/reset-password", "/u-1/groups/g-1",
                  "/u-1/role-mappings/realm"):  # fmt: skip
@@ -52,10 +40,7 @@ def keycloak(server: Loopback) -> Iterator[Loopback]:
     server.route(
         f"{USERS}/u-1/role-mappings/realm", by_method(ok([{"name": "editor"}]), ok(status=204))
     )
-    with override_settings(
-        KEYCLOAK_JWT_AUTH={**settings.KEYCLOAK_JWT_AUTH, "SERVER_URL": server.url}
-    ):
-        yield server
+    return server
 
 
 def keycloak_user(*args: str, stdin: str = "") -> tuple[str, str, int]:

@@ -285,3 +285,14 @@ def password_login(server_url: str, username: str, password: str) -> requests.Re
         },
         timeout=30,
     )
+
+
+def delete_user_named(username: str) -> None:
+    """A test's clean-up: delete the user ``username`` if it exists, as the manage-users client
+    (needs ``real_keycloak``'s settings)."""
+    from keycloak_jwt_auth import KeycloakAdmin
+
+    admin = KeycloakAdmin("provisioning")
+    user = admin.find_user(username=username)
+    if user:
+        admin.delete_user(user["id"])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, demo_environment, free_port, wait_until_up
+from .conftest import ROOT, delete_user_named, demo_environment, free_port, wait_until_up
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.browser]
 
@@ -97,14 +97,9 @@ def test_demo_page_in_chromium(demo_server: str) -> None:
 @pytest.fixture
 def new_username(real_keycloak: str) -> Iterator[str]:
     """A username for the form to create; that user is deleted at the end, whatever happened."""
-    from keycloak_jwt_auth import KeycloakAdmin
-
     username = f"browser-{uuid.uuid4().hex[:10]}"
     yield username
-    admin = KeycloakAdmin("provisioning")
-    user = admin.find_user(username=username)
-    if user:
-        admin.delete_user(user["id"])
+    delete_user_named(username)
 
 
 def test_create_user_form_in_chromium(demo_server: str, new_username: str) -> None:

@@ -3,7 +3,6 @@ the password piped on stdin, against the real Keycloak."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -13,10 +12,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from keycloak_jwt_auth import AdminNotFoundError, KeycloakAdmin
+from keycloak_jwt_auth import KeycloakAdmin
 from support.realm import realm_secrets
 
-from .conftest import ROOT, password_login
+from .conftest import ROOT, delete_user_named, password_login
 
 pytestmark = pytest.mark.keycloak
 
@@ -62,11 +61,7 @@ def username(real_keycloak: str) -> Iterator[str]:
     """A new username; the user is deleted at the end if a test left it behind."""
     name = f"cmd-user-{uuid.uuid4().hex[:10]}"
     yield name
-    admin = KeycloakAdmin("provisioning")
-    user = admin.find_user(username=name)
-    if user:
-        with contextlib.suppress(AdminNotFoundError):
-            admin.delete_user(user["id"])
+    delete_user_named(name)
 
 
 def test_create_with_password_group_role_show_delete(
