@@ -284,6 +284,11 @@ def test_a_location_outside_the_realms_collection_is_not_trusted(
         (lambda a: a.create_user({"username": ""}), ValueError, "username must not be empty"),
         (lambda a: a.create_user({"email": "a@b.c"}), TypeError, "username must be a string"),
         (lambda a: a.create_user(["ada"]), TypeError, "a user representation is a dict"),
+        (
+            lambda a: a.create_user({"username": "ada", "credentials": ["pw"]}),
+            TypeError,
+            "a credential is a dict, not str",
+        ),
         (lambda a: a.update_user("u-1", "ada"), TypeError, "a user representation is a dict"),
         (lambda a: a.update_user("u-1", {"username": " "}), ValueError, "must not be empty"),
         (lambda a: a.delete_user(""), ValueError, "empty path segment"),
@@ -374,6 +379,10 @@ def test_passwords_are_held_masked(keycloak: Loopback) -> None:
     credentials: list[CredentialRepresentation] = [{"type": "password", "value": PASSWORD}]
     creating = create_user({"username": "ada", "credentials": credentials})
     assert PASSWORD not in repr(creating) and "'********'" in repr(creating)
+    assert create_user({"username": "ada", "credentials": [{"type": "otp"}]}).body == {
+        "username": "ada",
+        "credentials": [{"type": "otp"}],  # no value: nothing to mask
+    }
     keycloak.route(USERS, created(keycloak, USERS, "u-1"))
     KeycloakAdmin().create_user({"username": "ada", "credentials": credentials})
     assert sent_json(admin_requests(keycloak)[0])["credentials"][0]["value"] == PASSWORD
