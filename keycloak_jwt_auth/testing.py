@@ -359,18 +359,31 @@ class FakeKeycloak:
         raise _unauthorized(client, "Signature on JWT token failed validation")
 
     def _public_keys(self, client: FakeClient, header: Mapping[str, Any]) -> list[Any]:
+        """The key Keycloak 26.7 would pick: the one named by the header's ``kid``, or without
+        a kid the first of the algorithm (measured). Unlike Keycloak, the fake reads the JWKS
+        URL on every request (Keycloak keeps what it read, re-reading at most every 10 s)."""
         jwks: list[Any] = list(client.public_keys)
         if client.jwks_url:
-            jwks += requests.get(client.jwks_url, timeout=5).json().get("keys", [])
-        kid = header.get("kid")
-        keys = [
-            jwt.PyJWK(k).key if isinstance(k, dict) else k
-            for k in jwks
-            if not (isinstance(k, dict) and kid and k.get("kid") not in (None, kid))
-        ]
-        if not keys:
+            try:
+                jwks += requests.get(client.jwks_url, timeout=5).json().get("keys", [])
+            except (requests.RequestException, ValueError, AttributeError) as exc:
+                if not jwks:  # (public_keys stand for what Keycloak read before)
+                    # Keycloak says so with the Java exception's text instead.
+                    raise _invalid(f"Unable to load public key: {type(exc).__name__}") from None
+        kid, algorithm = header.get("kid"), header.get("alg")
+        # Pick as Keycloak does: a JWK by kid; without one, the first key of the algorithm.
+        if kid is not None:  # a JWK with that kid (a PEM, having none, stands for any kid)
+            named = [k for k in jwks if not isinstance(k, dict) or k.get("kid") == kid]
+        else:
+            named = [
+                k for k in jwks if not isinstance(k, dict) or k.get("alg", algorithm) == algorithm
+            ]
+        if not named or (isinstance(named[0], dict) and named[0].get("use") not in (None, "sig")):
             raise _invalid("Unable to load public key")
-        return keys
+        key = named[0]
+        if isinstance(key, dict) and key.get("alg", algorithm) != algorithm:
+            return []  # Keycloak verifies with the JWK's own alg: the signature fails
+        return [jwt.PyJWK(key).key if isinstance(key, dict) else key]
 
     def _check_claims(self, claims: Mapping[str, Any]) -> None:
         now = self.clock()
@@ -553,9 +566,8 @@ ADMIN_ROUTES: list[Route] = [
 
 
 def _unauthorized(client: FakeClient, reason: str) -> Refused:
-    if client.uses_keys:
-        description = f"Client authentication with signed JWT failed: {reason}"
-        return Refused(400, "unauthorized_client", description)
+    if client.uses_keys:  # Keycloak 26.7 says invalid_client here, unauthorized_client below
+        return _invalid(f"Client authentication with signed JWT failed: {reason}")
     # Keycloak 26.7's words, two spaces included.
     reason = reason.replace("on JWT token failed", "on JWT token by client secret  failed")
     description = f"Client authentication with client secret signed JWT failed: {reason}"

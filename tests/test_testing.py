@@ -197,7 +197,7 @@ def test_private_key_clients_with_keys_or_a_jwks_url(fake_keycloak: FakeKeycloak
         forged = jwt.encode(claims_for(fake_keycloak, "ec"),
                             pem(ec.generate_private_key(ec.SECP256R1())), "ES256")  # fmt: skip
         refused = post(fake_keycloak, forged).json()
-        assert refused["error"] == "unauthorized_client"
+        assert refused["error"] == "invalid_client"  # as Keycloak 26.7 answers a key client
         assert "Signature on JWT token failed validation" in refused["error_description"]
     assert fake_keycloak.settings("rsa")["AUTH_METHOD"] == "private_key_jwt"
 

@@ -26,8 +26,10 @@ import pytest
 import requests
 from django.core.handlers.wsgi import WSGIHandler
 
+from keycloak_jwt_auth.keys import KEY_ALGORITHMS
 from support.realm import realm_secrets
 from support.shared_cache import SharedCache
+from tests.keyring import pem
 
 ROOT = Path(__file__).resolve().parents[2]
 JWKS_PATH = "/.well-known/jwks.json"
@@ -183,6 +185,37 @@ def client_settings(server_url: str, **overrides: Any) -> dict[str, Any]:
         },
         **overrides,
     }
+
+
+FAMILY_CLIENTS = {
+    "RS": "django-keys-rsa",
+    "PS": "django-keys-pss",
+    "ES": "django-keys-ec",
+    "Ed": "django-keys-eddsa",
+}
+
+
+def key_client(client_id: str, algorithm: str, key: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "AUTH_METHOD": "private_key_jwt",
+        "CLIENT_ID": client_id,
+        "CLIENT_SECRET": None,
+        "PRIVATE_KEY": key,
+        "ALGORITHM": algorithm,
+        **extra,
+    }
+
+
+def with_key_clients(server_url: str, **clients: dict[str, Any]) -> dict[str, Any]:
+    """The usual settings, plus one named client per algorithm (all published at once, so
+    that whichever read of the JWKS Keycloak makes finds every key the tests use: it re-reads
+    it for an unknown kid at most every 10 s) and ``clients``."""
+    base = client_settings(server_url)
+    by_algorithm = {
+        algorithm: key_client(FAMILY_CLIENTS[algorithm[:2]], algorithm, pem(algorithm))
+        for algorithm in KEY_ALGORITHMS
+    }
+    return {**base, "CLIENTS": {**base["CLIENTS"], **by_algorithm, **clients}}
 
 
 @pytest.fixture

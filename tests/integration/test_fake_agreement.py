@@ -14,8 +14,12 @@ import pytest
 import requests
 
 from keycloak_jwt_auth.assertion import ASSERTION_TYPE
+from keycloak_jwt_auth.keys import load_private_key, public_jwk
 from keycloak_jwt_auth.testing import FakeClient, FakeKeycloak
 from support.realm import realm_secrets
+from tests.keyring import pem
+
+from .conftest import JwksServer, with_key_clients
 
 pytestmark = pytest.mark.keycloak
 
@@ -106,3 +110,69 @@ def test_fake_and_real_keycloak_agree(
 def _cell(answer: tuple[int, str, str]) -> str:
     status, error, description = answer
     return "accepted (200)" if status == 200 else f"{status} {error}: {description}"
+
+
+# --- private_key_jwt: keys read from this app's JWKS view ------------------------------------
+
+KEY_CLIENT = "django-keys-rsa"  # no "Signature algorithm" attribute: any asymmetric one
+
+
+def key_assertion(
+    target: Target, key: str, alg: str = "RS256", kid: str | None = None, **changes: Any
+) -> str:
+    now = int(time.time())
+    body = {"iss": KEY_CLIENT, "sub": KEY_CLIENT, "aud": target.issuer, "iat": now,
+            "exp": now + 60, "jti": secrets.token_urlsafe(16), **changes}  # fmt: skip
+    signing_key: Any = key if alg.startswith("HS") else load_private_key(key)
+    return jwt.encode(body, signing_key, alg, headers={"kid": kid} if kid else None)
+
+
+def kid(key: str) -> str:
+    return public_jwk(load_private_key(key), "RS256")["kid"]
+
+
+def published(t: Target, alg: str = "RS256", key: int = 0) -> str:
+    """Signed with key number ``key`` under the kid of the published RS256 key."""
+    return key_assertion(t, pem("RS256", key), alg, kid(pem("RS256")))
+
+
+KEY_CASES: dict[str, Callable[[Target], str]] = {
+    "good (kid)": lambda t: published(t),
+    "no kid": lambda t: key_assertion(t, pem("RS256")),
+    "unknown kid": lambda t: key_assertion(t, pem("RS256"), kid="not-published"),
+    "another key under the kid": lambda t: published(t, key=50),
+    "PS256 with the RS256 key": lambda t: published(t, "PS256"),
+    "HS256 to a key client": lambda t: key_assertion(t, "a-secret-" * 5, "HS256"),
+}
+
+
+def send_assertion(target: Target, assertion: str) -> tuple[int, str, str]:
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": ASSERTION_TYPE,
+        "client_assertion": assertion,
+    }
+    answer = requests.post(target.token_endpoint, data=form, timeout=10)
+    body = answer.json()
+    return answer.status_code, body.get("error", "-"), body.get("error_description", "-")
+
+
+def test_fake_and_real_keycloak_agree_on_key_clients(
+    keycloak_server: str, jwks_server: JwksServer, settings: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Every key the tests use is published (see with_key_clients), pem("RS256") first.
+    settings.KEYCLOAK_JWT_AUTH = with_key_clients(keycloak_server)
+    key_client = FakeClient(KEY_CLIENT, algorithm=None, jwks_url=jwks_server.url)
+    with FakeKeycloak(clients=[key_client]) as fake:
+        real, faked = Target(f"{keycloak_server}/realms/demo", ""), Target(fake.issuer, "")
+        rows = [
+            (name, send_assertion(real, make(real)), send_assertion(faked, make(faked)))
+            for name, make in KEY_CASES.items()
+        ]
+    with capsys.disabled():
+        print("\n| key assertion | Keycloak 26 | FakeKeycloak | same |\n|---|---|---|---|")
+        for name, real_answer, fake_answer in rows:
+            same = "yes" if real_answer == fake_answer else "NO"
+            print(f"| {name} | {_cell(real_answer)} | {_cell(fake_answer)} | {same} |")
+    assert [(name, r) for name, r, _ in rows] == [(name, f) for name, _, f in rows]
+    assert [name for name, r, _ in rows if r[0] == 200] == ["good (kid)", "no kid"]

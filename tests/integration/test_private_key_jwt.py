@@ -22,40 +22,18 @@ from keycloak_jwt_auth.token_endpoint import post_assertion
 from support.proxy import RecordingProxy
 from tests.keyring import pem
 
-from .conftest import KEYCLOAK_PORT, JwksServer, client_settings
+from .conftest import (
+    FAMILY_CLIENTS,
+    KEYCLOAK_PORT,
+    JwksServer,
+    client_settings,
+    key_client,
+    with_key_clients,
+)
 
 pytestmark = pytest.mark.keycloak
 
 PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi")
-
-FAMILY_CLIENTS = {
-    "RS": "django-keys-rsa",
-    "PS": "django-keys-pss",
-    "ES": "django-keys-ec",
-    "Ed": "django-keys-eddsa",
-}
-
-
-def key_client(client_id: str, algorithm: str, key: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "AUTH_METHOD": "private_key_jwt",
-        "CLIENT_ID": client_id,
-        "CLIENT_SECRET": None,
-        "PRIVATE_KEY": key,
-        "ALGORITHM": algorithm,
-        **extra,
-    }
-
-
-def with_key_clients(server_url: str, **clients: dict[str, Any]) -> dict[str, Any]:
-    """The usual settings, plus one named client per algorithm (all published at once, so
-    that Keycloak's first read of the JWKS finds every key) and ``clients``."""
-    base = client_settings(server_url)
-    by_algorithm = {
-        algorithm: key_client(FAMILY_CLIENTS[algorithm[:2]], algorithm, pem(algorithm))
-        for algorithm in KEY_ALGORITHMS
-    }
-    return {**base, "CLIENTS": {**base["CLIENTS"], **by_algorithm, **clients}}
 
 
 @pytest.fixture
