@@ -34,6 +34,11 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 class Signer(Protocol):
     """One credential that signs assertion claims."""
 
+    @property
+    def name(self) -> str:
+        """The setting it comes from ("CLIENT_SECRET", "FALLBACK_SECRETS[0]", "PRIVATE_KEY")."""
+        ...
+
     def sign(self, claims: dict[str, Any]) -> str: ...
 
 

@@ -20,9 +20,9 @@ from django.conf import settings
 from django.core.cache import caches
 
 from . import admin_api
-from .assertion import build_client_assertion
+from .assertion import PrivateKeyJwt, build_client_assertion, client_authentication
 from .checks import UNFIT_CACHES
-from .conf import ClientConfig, get_client_config
+from .conf import KEY_METHOD, SECRET_METHOD, ClientConfig, get_client_config
 from .exceptions import (
     ConfigurationError,
     KeycloakJWTAuthError,
@@ -31,7 +31,7 @@ from .exceptions import (
     TLSError,
 )
 from .manager import refresh_at
-from .token_endpoint import post_assertion
+from .token_endpoint import SIGNATURE_REFUSED, post_assertion
 from .tokens import AccessToken
 from .transport import TOKEN_BODY_LIMIT, exchange, json_body
 
@@ -42,6 +42,11 @@ SKEW_FAIL = {"behind": 45.0, "ahead": 11.0}
 # realm-management roles of the Admin API reads (admin_api.ROLES_BY_RESOURCE, events aside).
 ADMIN_ROLES = ("view-users", "query-groups", "view-realm", "view-clients")
 CLIENT_SCREEN = "Keycloak: Clients > {client_id}"
+# Keycloak's client authenticator for each AUTH_METHOD: (its id, the console's name).
+AUTHENTICATORS = {
+    SECRET_METHOD: ("client-secret-jwt", "Signed JWT with client secret"),
+    KEY_METHOD: ("client-jwt", "Signed JWT"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +72,7 @@ class Probe:
     claims: dict[str, Any] = dataclasses.field(default_factory=dict)
     skew: float | None = None  # our clock minus Keycloak's, seconds
     skew_source: str = ""
+    jwks_url: str | None = None  # the client's JWKS URL as Keycloak keeps it
     failed: bool = False
 
     @property
@@ -94,21 +100,27 @@ def diagnose(client: str, *, clock: Callable[[], float] = time.time) -> list[Fin
     return findings
 
 
+def fetch(probe: Probe, url: str, what: str) -> requests.Response:
+    """GET ``url`` through the app's transport (no redirect followed, size-capped); ``what``
+    names the answerer in errors."""
+    return exchange(
+        probe.session,
+        "GET",
+        url,
+        config=probe.config,
+        unavailable=KeycloakUnavailableError,
+        refused=lambda reason, status: KeycloakJWTAuthError(f"{what} {reason}"),
+        limit=TOKEN_BODY_LIMIT,
+    )
+
+
 # --- the checks ------------------------------------------------------------------------------
 
 
 def check_server(probe: Probe) -> Finding | None:
     url = f"{probe.config.issuer}/.well-known/openid-configuration"
     try:
-        response = exchange(
-            probe.session,
-            "GET",
-            url,
-            config=probe.config,
-            unavailable=KeycloakUnavailableError,
-            refused=lambda reason, status: KeycloakJWTAuthError(f"Keycloak {reason}"),
-            limit=TOKEN_BODY_LIMIT,
-        )
+        response = fetch(probe, url, "Keycloak")
     except TLSError as exc:
         return Finding("server", FAIL, str(exc), "VERIFY: True, or the CA bundle's path.")
     except KeycloakJWTAuthError as exc:
@@ -151,6 +163,7 @@ def check_realm(probe: Probe) -> Finding | None:
 
 
 def check_token(probe: Probe) -> Finding | None:
+    """A forced token request, with the credentials the app would try, in its order."""
     if probe.failed:
         return None
     answered: list[tuple[float, str | None]] = []
@@ -158,9 +171,20 @@ def check_token(probe: Probe) -> Finding | None:
         lambda response, **kwargs: answered.append((time.time(), response.headers.get("Date")))
     )
     started = time.time()
+    signers, refusal = client_authentication(probe.config).candidates(), None
     try:
-        assertion = build_client_assertion(probe.config, now=probe.clock())
-        token = post_assertion(probe.config, assertion, session=probe.session)
+        for signer in signers:
+            assertion = build_client_assertion(probe.config, signer, now=probe.clock())
+            try:
+                token = post_assertion(probe.config, assertion, session=probe.session)
+                break
+            except OAuthError as exc:
+                if exc.error not in SIGNATURE_REFUSED:
+                    raise
+                refusal = refusal or exc
+        else:
+            assert refusal is not None
+            raise refusal
     except OAuthError as exc:
         return Finding("token", FAIL, f"Keycloak refused: {exc}", token_hint(probe, exc))
     except KeycloakJWTAuthError as exc:
@@ -173,7 +197,16 @@ def check_token(probe: Probe) -> Finding | None:
     except jwt.DecodeError:
         probe.claims = {}
     _measure_skew(probe, started, answered)
-    return Finding("token", OK, f"token issued (expires in {token.lifetime:.0f} s)")
+    message = f"token issued (expires in {token.lifetime:.0f} s)"
+    if signer is not signers[0]:
+        return Finding(
+            "token",
+            WARN,
+            f"{message}, but only with {signer.name}: Keycloak refused {signers[0].name}",
+            "A rotation is half done: see the README, 'Rotating the client secret' or "
+            "'Rotating the key'.",
+        )
+    return Finding("token", OK, message)
 
 
 def _measure_skew(probe: Probe, started: float, answered: list[tuple[float, str | None]]) -> None:
@@ -191,32 +224,55 @@ def _measure_skew(probe: Probe, started: float, answered: list[tuple[float, str 
 
 
 CLOCK_FIX = "This host's clock and Keycloak's differ: run NTP on both."
-TOKEN_HINTS = [  # (words in Keycloak's error_description, the fix)
+JWKS_FIX = (
+    "{screen} > Keys: 'Use JWKS URL' on, and the JWKS URL serving this app's jwks view "
+    "('manage.py keycloak_keys jwks' prints what it serves). Keycloak re-reads it for an "
+    "unknown kid at most every 10 s."
+)
+TOKEN_HINTS = [  # (words in Keycloak's error_description, the AUTH_METHOD or None, the fix)
     (
         "Signature on JWT token",
+        SECRET_METHOD,
         "CLIENT_SECRET is not the client's secret ({screen} > Credentials).",
-    ),  # noqa: E501
+    ),
+    (
+        "Signature on JWT token",
+        KEY_METHOD,
+        "The JWKS Keycloak read holds another key under this kid. " + JWKS_FIX,
+    ),
+    ("Unable to load public key", KEY_METHOD, "Keycloak does not know this key. " + JWKS_FIX),
     (
         "Invalid signature algorithm",
+        None,
         "ALGORITHM must be the client's 'Signature algorithm' ({screen} > Credentials).",
     ),
     (
         "Invalid client or Invalid client credentials",
-        "No client {client_id} here that authenticates with 'Signed JWT with client secret': "
-        "check CLIENT_ID and REALM, and {screen} > Credentials > Client Authenticator.",
+        None,
+        "No client {client_id} here that authenticates with '{authenticator}': check "
+        "CLIENT_ID and REALM, and {screen} > Credentials > Client Authenticator.",
     ),
-    ("service account", "Turn on 'Service accounts roles' ({screen} > Settings)."),
-    ("issued", CLOCK_FIX),
-    ("not active", CLOCK_FIX),
-    ("audience", "AUDIENCE must be the realm's issuer URL (remove AUDIENCE: that is the default)."),
+    ("service account", None, "Turn on 'Service accounts roles' ({screen} > Settings)."),
+    ("issued", None, CLOCK_FIX),
+    ("not active", None, CLOCK_FIX),
+    (
+        "audience",
+        None,
+        "AUDIENCE must be the realm's issuer URL (remove AUDIENCE: that is the default).",
+    ),
 ]
 
 
 def token_hint(probe: Probe, exc: OAuthError) -> str:
-    description = exc.error_description or ""
-    for words, hint in TOKEN_HINTS:
-        if words.lower() in description.lower():
-            return hint.format(screen=probe.client_screen, client_id=probe.config.client_id)
+    description = (exc.error_description or "").lower()
+    method = probe.config.auth_method
+    for words, for_method, hint in TOKEN_HINTS:
+        if words.lower() in description and for_method in (None, method):
+            return hint.format(
+                screen=probe.client_screen,
+                client_id=probe.config.client_id,
+                authenticator=AUTHENTICATORS[method][1],
+            )
     return f"See Keycloak's log for the client {probe.config.client_id}."
 
 
@@ -303,12 +359,20 @@ def check_client_configuration(probe: Probe) -> Finding | None:
     algorithm = attributes.get("token.endpoint.auth.signing.alg") or None
     max_age = attributes.get("token.endpoint.auth.signing.max.exp")
     screen = f"{probe.client_screen} > Credentials"
-    if authenticator != "client-secret-jwt":
-        hint = f"{screen}: Client Authenticator 'Signed JWT with client secret'."
+    method = probe.config.auth_method
+    expected, label = AUTHENTICATORS[method]
+    if authenticator != expected:
+        hint = f"{screen}: Client Authenticator '{label}' (AUTH_METHOD is {method})."
         return Finding("client", FAIL, f"the client authenticator is {authenticator!r}", hint)
+    if probe.config.auth_method == KEY_METHOD:
+        if attributes.get("use.jwks.url") != "true" or not attributes.get("jwks.url"):
+            message = "the client does not read its public keys from a JWKS URL"
+            return Finding("client", FAIL, message, JWKS_FIX.format(screen=probe.client_screen))
+        probe.jwks_url = attributes["jwks.url"]
     if algorithm is None:
+        kind = "asymmetric" if probe.config.auth_method == KEY_METHOD else "HMAC"
         hint = f"{screen}: set 'Signature algorithm' to {probe.config.algorithm}."
-        return Finding("client", WARN, "the client accepts any HMAC signature algorithm", hint)
+        return Finding("client", WARN, f"the client accepts any {kind} signature algorithm", hint)
     if max_age and probe.config.assertion_lifetime > int(max_age):
         return Finding(
             "client",
@@ -317,7 +381,39 @@ def check_client_configuration(probe: Probe) -> Finding | None:
             f"{probe.config.assertion_lifetime} s",
             f"Lower ASSERTION_LIFETIME to {max_age}, or raise the limit in {screen}.",
         )
-    return Finding("client", OK, f"Signed JWT with client secret, signature algorithm {algorithm}")
+    return Finding("client", OK, f"{label}, signature algorithm {algorithm}")
+
+
+def check_jwks(probe: Probe) -> Finding | None:
+    """private_key_jwt: the JWKS URL Keycloak was given serves the current key (read from this
+    host; Keycloak reads it from its own)."""
+    if probe.config.auth_method != KEY_METHOD or probe.token is None:
+        return None
+    if probe.jwks_url is None:
+        message = "the client's JWKS URL is unknown: the service account may not read the client"
+        hint = "Give it realm-management's view-clients to check, or compare by hand: " + (
+            JWKS_FIX.format(screen=probe.client_screen)
+        )
+        return Finding("jwks", WARN, message, hint)
+    method = client_authentication(probe.config)
+    assert isinstance(method, PrivateKeyJwt)
+    current, url = method.current.jwk, probe.jwks_url
+    try:
+        response = fetch(probe, url, "The JWKS URL")
+        body = json_body(response)
+    except KeycloakJWTAuthError as exc:
+        return Finding("jwks", FAIL, f"{url}: {exc}", JWKS_FIX.format(screen=probe.client_screen))
+    keys = body.get("keys") if isinstance(body, dict) else None
+    same_kid = [k for k in keys or [] if isinstance(k, dict) and k.get("kid") == current["kid"]]
+    if response.status_code != 200 or not isinstance(keys, list):
+        problem = f"answered HTTP {response.status_code} without a JSON key set"
+    elif not same_kid:
+        problem = f"does not hold the current key (kid {current['kid']})"
+    elif any(k.get(m) != current[m] for k in same_kid for m in current if m not in ("alg", "use")):
+        problem = f"holds another key under the current key's kid {current['kid']}"
+    else:
+        return Finding("jwks", OK, f"{url} serves the current key (kid {current['kid']})")
+    return Finding("jwks", FAIL, f"{url} {problem}", JWKS_FIX.format(screen=probe.client_screen))
 
 
 def _client_representation(probe: Probe) -> dict[str, Any] | None:
@@ -366,5 +462,6 @@ CHECKS: list[Check] = [
     check_lock_timeout,
     check_roles,
     check_client_configuration,
+    check_jwks,
     check_cache,
 ]

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from email.utils import formatdate
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from django.conf import settings
+from django.test import override_settings
 
+from keycloak_jwt_auth.assertion import published_keys
 from keycloak_jwt_auth.conf import get_client_config
 from keycloak_jwt_auth.doctor import FAIL, OK, WARN, Probe, _measure_skew, diagnose, token_hint
 from keycloak_jwt_auth.exceptions import OAuthError
+from keycloak_jwt_auth.keys import load_private_key
 from keycloak_jwt_auth.testing import FakeKeycloak
 
 from .conftest import run_command
+from .keyring import pem
+from .loopback import Answer, Loopback
 
 
 def found(client: str = "default", **kwargs: Any) -> dict[str, tuple[str, str, str]]:
@@ -149,3 +157,83 @@ def test_an_unknown_refusal_points_at_keycloaks_log(fake_keycloak: FakeKeycloak)
     probe = Probe(get_client_config(), clock=time.time)
     refusal = OAuthError("invalid_request", "Something new", status=400)
     assert token_hint(probe, refusal) == "See Keycloak's log for the client django-service."
+
+
+# --- private_key_jwt and rotations -------------------------------------------------------------
+
+
+@pytest.fixture
+def key_client(fake_keycloak: FakeKeycloak, settings: Any) -> Iterator[Loopback]:
+    """A private_key_jwt client whose JWKS URL (as Keycloak keeps it) is a loopback server that
+    serves this app's JWKS (route "/jwks"); the settings point at it."""
+    with Loopback() as jwks_host:
+        fake_keycloak.add_client(
+            "keys", private_key=pem("ES256"), algorithm="ES256", jwks_url=f"{jwks_host.url}/jwks"
+        )
+        settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings("keys")
+        serve_jwks(jwks_host)
+        yield jwks_host
+
+
+def public_pem(private_pem: str) -> str:
+    key = load_private_key(private_pem)
+    return key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def serve_jwks(host: Loopback, **extra: Any) -> None:
+    with override_settings(KEYCLOAK_JWT_AUTH={**settings.KEYCLOAK_JWT_AUTH, **extra}):
+        host.route("/jwks", Answer(200, json.dumps({"keys": published_keys()}).encode()))
+
+
+def test_a_healthy_key_client(key_client: Loopback) -> None:
+    findings = found()
+    assert findings["token"][0] == findings["client"][0] == findings["jwks"][0] == OK
+    assert findings["client"][1] == "Signed JWT, signature algorithm ES256"
+    assert findings["jwks"][1].startswith(f"{key_client.url}/jwks serves the current key (kid ")
+
+
+def test_a_jwks_url_serving_another_key(fake_keycloak: FakeKeycloak, key_client: Loopback) -> None:
+    serve_jwks(key_client, PRIVATE_KEY=pem("ES256", 1))
+    status, message, hint = found()["token"]
+    assert status == FAIL and "Unable to load public key" in message
+    assert "Keys: 'Use JWKS URL' on" in hint and "keycloak_keys jwks" in hint
+    assert "CLIENT_SECRET" not in hint
+    # Keycloak still holds the key it read before: tokens come, the JWKS URL is wrong.
+    fake_keycloak.client("keys").public_keys = [public_pem(pem("ES256"))]
+    findings = found()
+    assert findings["token"][0] == OK
+    assert findings["jwks"][0] == FAIL and "does not hold the current key" in findings["jwks"][1]
+
+
+def test_a_jwks_url_that_does_not_answer_json(
+    fake_keycloak: FakeKeycloak, key_client: Loopback
+) -> None:
+    key_client.route("/jwks", Answer(200, b"<html>sign in</html>", {"Content-Type": "text/html"}))
+    assert found()["token"][:1] == (FAIL,)  # Keycloak cannot read it either
+    fake_keycloak.client("keys").public_keys = [public_pem(pem("ES256"))]  # read before
+    status, message, _ = found()["jwks"]
+    assert status == FAIL and "answered HTTP 200 without a JSON key set" in message
+
+
+def test_a_key_client_that_keycloak_keeps_as_a_secret_client(
+    fake_keycloak: FakeKeycloak, key_client: Loopback
+) -> None:
+    client = fake_keycloak.client("keys")
+    client.jwks_url, client.public_keys = None, [public_pem(pem("ES256"))]  # keys, no JWKS URL
+    findings = found()
+    assert findings["client"][0] == FAIL
+    assert findings["client"][1] == "the client does not read its public keys from a JWKS URL"
+    assert findings["jwks"][0] == WARN  # its URL is unknown, so it cannot be compared
+
+
+def test_a_half_done_secret_rotation_is_a_warning(
+    fake_keycloak: FakeKeycloak, settings: Any
+) -> None:
+    old = fake_keycloak.client().secret
+    settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings(
+        CLIENT_SECRET="a-new-secret-keycloak-does-not-know-yet-0123", FALLBACK_SECRETS=[old]
+    )
+    status, message, hint = found()["token"]
+    assert status == WARN
+    assert "only with FALLBACK_SECRETS[0]: Keycloak refused CLIENT_SECRET" in message
+    assert "Rotating the client secret" in hint

@@ -12,8 +12,9 @@ import pytest
 from keycloak_jwt_auth.doctor import FAIL, OK, WARN, diagnose
 from support.realm import realm_secrets
 from tests.conftest import run_command
+from tests.keyring import pem
 
-from .conftest import client_settings
+from .conftest import JwksServer, client_settings
 
 pytestmark = [pytest.mark.keycloak, pytest.mark.redis]
 
@@ -50,7 +51,7 @@ def test_a_healthy_client_is_all_ok(real_keycloak: str, shared_redis: None) -> N
 def test_every_client_and_what_each_lacks(real_keycloak: str, shared_redis: None) -> None:
     reports, _, code = doctor()
     by_client = {report["client"]: statuses(report) for report in reports}
-    assert list(by_client) == ["default", "hs512", "no-roles", "short-lived"]
+    assert list(by_client) == ["default", "hs512", "no-roles", "short-lived", "provisioning"]
     assert code == 0  # warnings only
     assert by_client["no-roles"]["roles"] == WARN
     assert "client" not in by_client["no-roles"]  # it may not read its own configuration
@@ -60,6 +61,8 @@ def test_every_client_and_what_each_lacks(real_keycloak: str, shared_redis: None
     # 10-second tokens: the 30 s margin is capped at a third, and the lock outlives the window.
     assert by_client["short-lived"]["refresh margin"] == WARN
     assert by_client["short-lived"]["lock timeout"] == WARN
+    assert by_client["provisioning"]["token"] == OK  # manage-users, but no view-clients
+    assert by_client["provisioning"]["roles"] == WARN
 
 
 def test_a_wrong_secret_fails_with_keycloaks_words(real_keycloak: str, settings: Any) -> None:
@@ -103,3 +106,24 @@ def test_never_prints_a_secret_or_a_token(real_keycloak: str) -> None:
         assert "eyJ" not in text  # no JWT: neither a token nor an assertion
         for secret in realm_secrets().values():
             assert secret not in text
+
+
+def test_a_key_client_and_its_jwks_url(
+    keycloak_server: str, jwks_server: JwksServer, shared_redis: None, settings: Any
+) -> None:
+    """django-keys-eddsa may read its own configuration: the doctor finds its JWKS URL there
+    and checks that it serves the current key."""
+    eddsa = {
+        "AUTH_METHOD": "private_key_jwt",
+        "CLIENT_ID": "django-keys-eddsa",
+        "CLIENT_SECRET": None,
+        "PRIVATE_KEY": pem("EdDSA", 40),
+        "ALGORITHM": "EdDSA",
+    }
+    settings.KEYCLOAK_JWT_AUTH = {**client_settings(keycloak_server), **eddsa, "CLIENTS": {}}
+    [report], err, code = doctor()
+    findings = {f["check"]: f for f in report["findings"]}
+    assert code == 0, err
+    assert statuses(report)["token"] == statuses(report)["jwks"] == OK
+    assert findings["client"]["message"] == "Signed JWT, signature algorithm EdDSA"
+    assert findings["jwks"]["message"].startswith(f"{jwks_server.url} serves the current key")
