@@ -11,9 +11,10 @@ Keycloak 26 does and refuses them with Keycloak's own ``error`` and ``error_desc
 - ``exp`` required and not past (nor ``nbf`` ahead); ``iat`` at most 60 s old and at most 15 s
   ahead; ``jti`` required and single use.
 
-It also serves the realm's discovery document and a small Admin API (the reads of
-``KeycloakAdmin``) over an in-memory realm, answering 401/403/404 with Keycloak's bodies, and
-it can fail on purpose (``fail("down" | "slow" | "5xx" | "html")``).
+It also serves the realm's discovery document and a small Admin API (the reads and writes of
+``KeycloakAdmin``) over an in-memory realm, answering 400/401/403/404/409 with Keycloak 26.7's
+bodies (writes need ``manage-users``; a password is kept only as a salted hash), and it can fail
+on purpose (``fail("down" | "slow" | "5xx" | "html")``).
 
     with FakeKeycloak() as kc:
         kc.add_user("ada", email="ada@example.com")
@@ -29,6 +30,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -43,7 +46,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import jwt
 import requests
 
-from .admin_api import ROLES_BY_RESOURCE
+from .admin_api import MANAGE_USERS, ROLES_BY_RESOURCE
 from .assertion import ASSERTION_TYPE
 
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
@@ -59,6 +62,16 @@ BRIEF_USER_KEYS = (
     *("id", "username", "firstName", "lastName", "email"),
     *("emailVerified", "enabled", "createdTimestamp"),
 )
+WRITABLE_USER_KEYS = (
+    *("username", "email", "firstName", "lastName"),
+    *("enabled", "emailVerified", "attributes", "requiredActions"),
+)
+READ_ROLE_BY_RESOURCE = {**ROLES_BY_RESOURCE, "group-by-path": "view-users"}
+# Keycloak lets a role do what these lesser ones do (manage-users reads users and groups...).
+IMPLIED_ROLES = {"manage-users": ("view-users", "query-groups"), "view-users": ("query-groups",)}
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+")  # looser than Keycloak's validator, enough for tests
+UPDATE_PASSWORD = "UPDATE_PASSWORD"  # the required action a temporary password sets
+PASSWORD_HASH_ROUNDS = 1_000  # a test double: a slow hash would only slow the tests
 
 
 @dataclasses.dataclass
@@ -101,8 +114,49 @@ class FakeClient:
 @dataclasses.dataclass(frozen=True)
 class Answer:
     status: int
-    body: Any  # JSON-able, or bytes sent as they are
+    body: Any  # JSON-able, bytes sent as they are, or None: no body
     content_type: str = "application/json"
+    location: str | None = None  # the Location header of a 201
+
+
+NO_CONTENT = Answer(204, None)
+
+
+@dataclasses.dataclass(frozen=True)
+class AdminRequest:
+    """What an Admin API handler reads: the query string and the JSON body (None: none)."""
+
+    query: Mapping[str, str]
+    body: Any = None
+
+
+class Answered(Exception):
+    """Raised below an Admin API handler: send ``answer`` instead (a 400, 404, 409...)."""
+
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(answer.status)
+        self.answer = answer
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredPassword:
+    """A password set through the Admin API: a salted hash, never the password itself."""
+
+    salt: bytes = dataclasses.field(repr=False)
+    digest: bytes = dataclasses.field(repr=False)
+    temporary: bool = False
+
+    @classmethod
+    def of(cls, password: str, *, temporary: bool) -> StoredPassword:
+        salt = secrets.token_bytes(16)
+        return cls(salt, _password_digest(password, salt), temporary)
+
+    def matches(self, password: str) -> bool:
+        return hmac.compare_digest(self.digest, _password_digest(password, self.salt))
+
+
+def _password_digest(password: str, salt: bytes) -> bytes:
+    return hashlib.pbkdf2_hmac("sha256", password.encode(), salt, PASSWORD_HASH_ROUNDS)
 
 
 class Refused(Exception):
@@ -127,7 +181,7 @@ UNKNOWN_CLIENT = Refused(401, "invalid_client", "Invalid client or Invalid clien
 class FakeKeycloak:
     """See the module's docstring. ``clients``: the realm's clients (default: one
     ``client_secret_jwt`` client ``django-service`` with a random secret and the Admin API's
-    read roles)."""
+    read roles). ``password_min_length``: the realm's password policy "length" (None: none)."""
 
     def __init__(
         self,
@@ -135,9 +189,11 @@ class FakeKeycloak:
         realm: str = "demo",
         clients: list[FakeClient] | None = None,
         token_lifespan: int = 300,
+        password_min_length: int | None = None,
     ) -> None:
         self.realm = realm
         self.token_lifespan = token_lifespan
+        self.password_min_length = password_min_length
         self.clients: dict[str, FakeClient] = {}
         for client in clients or [FakeClient("django-service", secret=secrets.token_urlsafe(32))]:
             self.add_client(client)
@@ -146,6 +202,8 @@ class FakeKeycloak:
         self.realm_roles: list[dict[str, Any]] = [
             self._role(name) for name in ("offline_access", "uma_authorization")
         ] + [self._role(f"default-roles-{realm}")]
+        self.role_mappings: dict[str, list[str]] = {}  # user id -> realm role names
+        self.passwords: dict[str, StoredPassword] = {}  # user id -> its password's hash
         self.received: list[tuple[str, str]] = []  # (method, path) of every request
         self.clock: Callable[[], float] = time.time  # Keycloak's clock, for skew tests
         self.slow_seconds = 3.0
@@ -153,6 +211,7 @@ class FakeKeycloak:
         self._key = secrets.token_bytes(32)  # signs the access tokens (HS256)
         self._used_jtis: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._realm_lock = threading.Lock()  # one Admin API handler at a time
         self._server: ThreadingHTTPServer | None = None
         self._port = 0
 
@@ -189,6 +248,10 @@ class FakeKeycloak:
     @property
     def issuer(self) -> str:
         return f"{self.url}/realms/{self.realm}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"{self.url}/admin/realms/{self.realm}"
 
     @property
     def token_endpoint(self) -> str:
@@ -240,12 +303,34 @@ class FakeKeycloak:
             **fields,
         }
         self.users.append(user)
+        self.role_mappings[user["id"]] = [f"default-roles-{self.realm}"]  # as Keycloak grants
         return user
 
-    def add_group(self, name: str, *, members: Iterable[Mapping[str, Any]] = ()) -> dict[str, Any]:
-        group = {"id": str(uuid.uuid4()), "name": name, "path": f"/{name}", "subGroupCount": 0}
+    def add_group(
+        self,
+        name: str,
+        *,
+        members: Iterable[Mapping[str, Any]] = (),
+        parent: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A top-level group, or a subgroup of ``parent``; its representation."""
+        group: dict[str, Any] = {"id": str(uuid.uuid4()), "name": name}
+        if parent is None:
+            group["path"] = f"/{name}"
+        else:
+            group |= {"path": f"{parent['path']}/{name}", "parentId": parent["id"]}
         self.groups.append({**group, "members": [user["id"] for user in members]})
-        return group
+        return self._group_representation(self.groups[-1])
+
+    def add_role(self, name: str) -> dict[str, Any]:
+        """A realm role (``assign_realm_roles`` grants roles by name)."""
+        self.realm_roles.append(self._role(name))
+        return self.realm_roles[-1]
+
+    def check_password(self, user_id: str, password: str) -> bool:
+        """Whether ``password`` is the one last set for the user through the Admin API."""
+        stored = self.passwords.get(user_id)
+        return stored is not None and stored.matches(password)
 
     @staticmethod
     def _role(name: str) -> dict[str, Any]:
@@ -463,7 +548,9 @@ class FakeKeycloak:
 
     # --- the Admin API -------------------------------------------------------------------
 
-    def admin(self, method: str, path: str, query: Mapping[str, str], bearer: str) -> Answer:
+    def admin(
+        self, method: str, path: str, query: Mapping[str, str], bearer: str, body: bytes = b""
+    ) -> Answer:
         try:
             claims = self.verify_token(bearer)
         except jwt.PyJWTError:
@@ -473,30 +560,43 @@ class FakeKeycloak:
         for route_method, pattern, handler in ADMIN_ROUTES:
             match = re.fullmatch(pattern, "/".join(segments))
             if route_method == method and match:
-                role = ROLES_BY_RESOURCE.get(segments[0] if segments else "", "view-realm")
-                if role not in roles:
+                if _required_role(method, segments) not in _granted(roles):
                     return Answer(403, {"error": "HTTP 403 Forbidden"})
-                return handler(self, query, *match.groups())
+                return self._handle(handler, query, body, match.groups())
         return Answer(404, {"error": "HTTP 404 Not Found"})
 
-    def _realm(self, query: Mapping[str, str]) -> Answer:
+    def _handle(
+        self, handler: Handler, query: Mapping[str, str], body: bytes, ids: tuple[str, ...]
+    ) -> Answer:
+        try:
+            request = AdminRequest(query, _json_of(body))
+            with self._realm_lock:
+                return handler(self, request, *ids)
+        except Answered as answered:
+            return answered.answer
+
+    def _realm(self, request: AdminRequest) -> Answer:
         lifespan = self.token_lifespan
         return Answer(200, {"realm": self.realm, "enabled": True, "accessTokenLifespan": lifespan})
 
-    def _users(self, query: Mapping[str, str]) -> Answer:
+    def _users(self, request: AdminRequest) -> Answer:
+        query = request.query
         first, size = int(query.get("first", 0)), int(query.get("max", 100))
         brief = query.get("briefRepresentation") == "true"
         found = self._matching_users(query)[first : first + size]
         return Answer(200, [_user_representation(u, brief=brief) for u in found])
 
-    def _users_count(self, query: Mapping[str, str]) -> Answer:
-        return Answer(200, len(self._matching_users(query)))
+    def _users_count(self, request: AdminRequest) -> Answer:
+        return Answer(200, len(self._matching_users(request.query)))
 
-    def _user(self, query: Mapping[str, str], user_id: str) -> Answer:
+    def _user(self, request: AdminRequest, user_id: str) -> Answer:
+        return Answer(200, _user_representation(self._user_by_id(user_id), brief=False))
+
+    def _user_by_id(self, user_id: str) -> dict[str, Any]:
         for user in self.users:
             if user["id"] == user_id:
-                return Answer(200, _user_representation(user, brief=False))
-        return Answer(404, {"error": "User not found"})
+                return user
+        raise Answered(Answer(404, {"error": "User not found"}))
 
     def _matching_users(self, query: Mapping[str, str]) -> list[dict[str, Any]]:
         search = query.get("search", "").strip("*").lower()
@@ -515,28 +615,199 @@ class FakeKeycloak:
 
         return sorted(filter(matches, self.users), key=lambda u: u["username"])
 
-    def _groups(self, query: Mapping[str, str]) -> Answer:
+    def _groups(self, request: AdminRequest) -> Answer:
+        """Top-level groups (the search, unlike Keycloak's, looks at their names only)."""
+        query = request.query
         first, size = int(query.get("first", 0)), int(query.get("max", 100))
         search = query.get("search", "").lower()
-        found = [g for g in self.groups if search in g["name"].lower()][first : first + size]
-        return Answer(200, [{k: v for k, v in g.items() if k != "members"} for g in found])
+        top = [g for g in self.groups if "parentId" not in g and search in g["name"].lower()]
+        return Answer(200, [self._group_representation(g) for g in top[first : first + size]])
 
-    def _group_members(self, query: Mapping[str, str], group_id: str) -> Answer:
-        group = next((g for g in self.groups if g["id"] == group_id), None)
-        if group is None:
-            return Answer(404, {"error": "Could not find group by id"})
-        first, size = int(query.get("first", 0)), int(query.get("max", 100))
+    def _group_members(self, request: AdminRequest, group_id: str) -> Answer:
+        group = self._group_by_id(group_id)
+        first, size = int(request.query.get("first", 0)), int(request.query.get("max", 100))
         members = [u for u in self.users if u["id"] in group["members"]][first : first + size]
         return Answer(200, [_user_representation(u, brief=True) for u in members])
 
-    def _roles(self, query: Mapping[str, str]) -> Answer:
-        search = query.get("search", "").lower()
+    def _group_by_id(
+        self, group_id: str, missing: str = "Could not find group by id"
+    ) -> dict[str, Any]:
+        for group in self.groups:
+            if group["id"] == group_id:
+                return group
+        raise Answered(Answer(404, {"error": missing}))
+
+    def _group_representation(self, group: Mapping[str, Any]) -> dict[str, Any]:
+        children = sum(1 for g in self.groups if g.get("parentId") == group["id"])
+        shown = {k: v for k, v in group.items() if k != "members"}
+        return {**shown, "subGroupCount": children, "subGroups": []}
+
+    def _roles(self, request: AdminRequest) -> Answer:
+        search = request.query.get("search", "").lower()
         return Answer(200, [r for r in self.realm_roles if search in r["name"].lower()])
 
-    def _clients(self, query: Mapping[str, str]) -> Answer:
-        wanted = query.get("clientId")
+    def _clients(self, request: AdminRequest) -> Answer:
+        wanted = request.query.get("clientId")
         found = [c for c in self.clients.values() if wanted in (None, c.client_id)]
         return Answer(200, [c.representation() for c in found])
+
+    # --- the Admin API's writes: Keycloak 26.7's checks in its order, its words -------------
+
+    def _create_user(self, request: AdminRequest) -> Answer:
+        fields = _user_fields(request.body)
+        username = str(fields.pop("username", None) or "").strip()
+        if not username:
+            raise Answered(_message(400, "User name is missing"))
+        self._refuse_duplicates({**fields, "username": username})
+        _refuse_invalid_profile(fields)
+        passwords = self._passwords_to_set(request.body, creating=True)
+        user = self.add_user(username, **{"enabled": False, **fields})  # disabled unless told
+        self._store_passwords(user, passwords)
+        return Answer(201, None, location=f"{self.admin_url}/users/{user['id']}")
+
+    def _update_user(self, request: AdminRequest, user_id: str) -> Answer:
+        """Merges the fields given (a partial PUT keeps the others)."""
+        user = self._user_by_id(user_id)
+        fields = _user_fields(request.body)
+        if "username" in fields and not str(fields["username"] or "").strip():
+            raise Answered(_message(400, "User name is missing"))
+        self._refuse_duplicates(fields, user_id=user_id)
+        _refuse_invalid_profile(fields)
+        passwords = self._passwords_to_set(request.body, creating=False)
+        user.update(fields)
+        self._store_passwords(user, passwords)
+        return NO_CONTENT
+
+    def _delete_user(self, request: AdminRequest, user_id: str) -> Answer:
+        self.users.remove(self._user_by_id(user_id))
+        for group in self.groups:
+            group["members"] = [member for member in group["members"] if member != user_id]
+        self.role_mappings.pop(user_id, None)
+        self.passwords.pop(user_id, None)
+        return NO_CONTENT
+
+    def _reset_password(self, request: AdminRequest, user_id: str) -> Answer:
+        user = self._user_by_id(user_id)
+        credential = request.body if isinstance(request.body, dict) else {}
+        password = credential.get("value")
+        if not isinstance(password, str):
+            raise Answered(Answer(400, {"error": "No password provided"}))
+        if not password.strip():
+            raise Answered(Answer(400, {"error": "Empty password not allowed"}))
+        self._refuse_weak_password(password, creating=False)
+        self._store_passwords(user, [(password, credential.get("temporary") is True)])
+        return NO_CONTENT
+
+    def _refuse_duplicates(self, fields: Mapping[str, Any], *, user_id: str | None = None) -> None:
+        others = [user for user in self.users if user["id"] != user_id]
+        for key in ("username", "email"):
+            value = str(fields.get(key) or "").lower()
+            if value and any(str(user.get(key, "")).lower() == value for user in others):
+                raise Answered(_message(409, f"User exists with same {key}"))
+
+    def _passwords_to_set(self, body: Any, *, creating: bool) -> list[tuple[str, bool]]:
+        """The password credentials of a user representation, once all meet the policy."""
+        passwords = _passwords_in(body)
+        for password, _ in passwords:
+            self._refuse_weak_password(password, creating=creating)
+        return passwords
+
+    def _refuse_weak_password(self, password: str, *, creating: bool) -> None:
+        """The realm's policy, refused in Keycloak's words (which never echo the password); a
+        create with credentials says only "Password policy not met"."""
+        minimum = self.password_min_length
+        if minimum is None or len(password) >= minimum:
+            return
+        if creating:
+            raise Answered(_message(400, "Password policy not met"))
+        description = f"Invalid password: minimum length {minimum}."
+        raise Answered(_error(400, "invalidPasswordMinLengthMessage", description))
+
+    def _store_passwords(self, user: dict[str, Any], passwords: list[tuple[str, bool]]) -> None:
+        """Each (password, temporary) in turn: a temporary one sets UPDATE_PASSWORD."""
+        for password, temporary in passwords:
+            self.passwords[user["id"]] = StoredPassword.of(password, temporary=temporary)
+            actions = [a for a in user.get("requiredActions", []) if a != UPDATE_PASSWORD]
+            user["requiredActions"] = [*actions, UPDATE_PASSWORD] if temporary else actions
+
+    def _user_groups(self, request: AdminRequest, user_id: str) -> Answer:
+        self._user_by_id(user_id)
+        joined = [g for g in self.groups if user_id in g["members"]]
+        return Answer(200, [self._group_representation(g) for g in joined])
+
+    def _join_group(self, request: AdminRequest, user_id: str, group_id: str) -> Answer:
+        self._user_by_id(user_id)
+        group = self._group_by_id(group_id, missing="Group not found")
+        if user_id not in group["members"]:
+            group["members"].append(user_id)
+        return NO_CONTENT
+
+    def _leave_group(self, request: AdminRequest, user_id: str, group_id: str) -> Answer:
+        self._user_by_id(user_id)
+        group = self._group_by_id(group_id, missing="Group not found")
+        group["members"] = [member for member in group["members"] if member != user_id]
+        return NO_CONTENT
+
+    def _user_role_mappings(self, request: AdminRequest, user_id: str) -> Answer:
+        self._user_by_id(user_id)
+        names = self.role_mappings.get(user_id, [])
+        return Answer(200, [r for r in self.realm_roles if r["name"] in names])
+
+    def _add_role_mappings(self, request: AdminRequest, user_id: str) -> Answer:
+        self._user_by_id(user_id)
+        names = self.role_mappings.setdefault(user_id, [])
+        names += [n for n in self._roles_named(request.body) if n not in names]
+        return NO_CONTENT
+
+    def _remove_role_mappings(self, request: AdminRequest, user_id: str) -> Answer:
+        self._user_by_id(user_id)
+        removed = self._roles_named(request.body)
+        kept = [n for n in self.role_mappings.get(user_id, []) if n not in removed]
+        self.role_mappings[user_id] = kept
+        return NO_CONTENT
+
+    def _roles_named(self, representations: Any) -> list[str]:
+        """The names of the realm roles a body lists; each must match a role's name and id."""
+        known = {(r["name"], r["id"]) for r in self.realm_roles}
+        listed = representations if isinstance(representations, list) else []
+        for role in listed:
+            if not isinstance(role, dict) or (role.get("name"), role.get("id")) not in known:
+                raise Answered(Answer(404, {"error": "Role not found"}))
+        return [role["name"] for role in listed]
+
+    def _create_group(self, request: AdminRequest) -> Answer:
+        name = self._new_group_name(request.body, parent=None)
+        group = self.add_group(name)
+        return Answer(201, None, location=f"{self.admin_url}/groups/{group['id']}")
+
+    def _create_subgroup(self, request: AdminRequest, parent_id: str) -> Answer:
+        parent = self._group_by_id(parent_id)
+        group = self.add_group(self._new_group_name(request.body, parent=parent), parent=parent)
+        return Answer(201, group, location=f"{self.admin_url}/groups/{group['id']}")
+
+    def _new_group_name(self, body: Any, *, parent: Mapping[str, Any] | None) -> str:
+        name = body.get("name") if isinstance(body, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            raise Answered(_message(400, "Group name is missing"))
+        siblings = [g for g in self.groups if g.get("parentId") == (parent or {}).get("id")]
+        if any(g["name"] == name for g in siblings):
+            kind = "Top level group" if parent is None else "Sibling group"
+            raise Answered(_message(409, f"{kind} named '{name}' already exists."))
+        return name
+
+    def _delete_group(self, request: AdminRequest, group_id: str) -> Answer:
+        doomed = {self._group_by_id(group_id)["id"]}
+        for group in self.groups:  # a parent always comes before its subgroups
+            if group.get("parentId") in doomed:
+                doomed.add(group["id"])
+        self.groups[:] = [g for g in self.groups if g["id"] not in doomed]
+        return NO_CONTENT
+
+    def _group_by_path(self, request: AdminRequest, path: str) -> Answer:
+        for group in self.groups:
+            if group["path"] == f"/{path}":
+                return Answer(200, self._group_representation(group))
+        raise Answered(Answer(404, {"error": "Group path does not exist"}))
 
     def discovery(self) -> dict[str, Any]:
         oidc = f"{self.issuer}/protocol/openid-connect"
@@ -550,19 +821,94 @@ class FakeKeycloak:
         }
 
 
-Route = tuple[str, str, Callable[..., Answer]]
+Handler = Callable[..., Answer]  # (fake, request, *ids from the path) -> answer
+Route = tuple[str, str, Handler]
 # The Admin API, one row per endpoint below /admin/realms/{realm}: (method, path pattern, handler).
-# The writes (POST/PUT/DELETE of users, groups and role mappings) get rows here too.
+# A GET needs the role ROLES_BY_RESOURCE names for its first segment; any other method,
+# manage-users.
 ADMIN_ROUTES: list[Route] = [
     ("GET", r"", FakeKeycloak._realm),
     ("GET", r"users", FakeKeycloak._users),
+    ("POST", r"users", FakeKeycloak._create_user),
     ("GET", r"users/count", FakeKeycloak._users_count),
     ("GET", r"users/([^/]+)", FakeKeycloak._user),
+    ("PUT", r"users/([^/]+)", FakeKeycloak._update_user),
+    ("DELETE", r"users/([^/]+)", FakeKeycloak._delete_user),
+    ("PUT", r"users/([^/]+)/reset-password", FakeKeycloak._reset_password),
+    ("GET", r"users/([^/]+)/groups", FakeKeycloak._user_groups),
+    ("PUT", r"users/([^/]+)/groups/([^/]+)", FakeKeycloak._join_group),
+    ("DELETE", r"users/([^/]+)/groups/([^/]+)", FakeKeycloak._leave_group),
+    ("GET", r"users/([^/]+)/role-mappings/realm", FakeKeycloak._user_role_mappings),
+    ("POST", r"users/([^/]+)/role-mappings/realm", FakeKeycloak._add_role_mappings),
+    ("DELETE", r"users/([^/]+)/role-mappings/realm", FakeKeycloak._remove_role_mappings),
     ("GET", r"groups", FakeKeycloak._groups),
+    ("POST", r"groups", FakeKeycloak._create_group),
+    ("POST", r"groups/([^/]+)/children", FakeKeycloak._create_subgroup),
+    ("DELETE", r"groups/([^/]+)", FakeKeycloak._delete_group),
     ("GET", r"groups/([^/]+)/members", FakeKeycloak._group_members),
+    ("GET", r"group-by-path/(.+)", FakeKeycloak._group_by_path),
     ("GET", r"roles", FakeKeycloak._roles),
     ("GET", r"clients", FakeKeycloak._clients),
 ]
+
+
+def _required_role(method: str, segments: list[str]) -> str:
+    if method != "GET":
+        return MANAGE_USERS
+    return READ_ROLE_BY_RESOURCE.get(segments[0] if segments else "", "view-realm")
+
+
+def _granted(roles: Iterable[str]) -> set[str]:
+    roles = set(roles)
+    return roles.union(*(IMPLIED_ROLES.get(role, ()) for role in roles))
+
+
+def _json_of(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        raise Answered(_error(400, "invalid_request", "Cannot parse the JSON")) from None
+
+
+def _message(status: int, words: str) -> Answer:
+    """The Admin API's own error shape: ``{"errorMessage": ...}``."""
+    return Answer(status, {"errorMessage": words})
+
+
+def _user_fields(body: Any) -> dict[str, Any]:
+    """The representation's fields the fake keeps; Keycloak keeps usernames and emails
+    lowercase."""
+    if not isinstance(body, dict):
+        raise Answered(_error(400, "invalid_request", "Cannot parse the JSON"))
+    fields = {key: body[key] for key in WRITABLE_USER_KEYS if key in body}
+    for key in ("username", "email"):
+        if isinstance(fields.get(key), str):
+            fields[key] = fields[key].lower()
+    return fields
+
+
+def _refuse_invalid_profile(fields: Mapping[str, Any]) -> None:
+    """The user profile's validators (only the email's here), in Keycloak's field-error shape."""
+    email = fields.get("email")
+    if email and not (isinstance(email, str) and EMAIL.fullmatch(email)):
+        error = {
+            "field": "email",
+            "errorMessage": "error-invalid-email",
+            "params": ["email", email],
+        }
+        raise Answered(Answer(400, error))
+
+
+def _passwords_in(body: Mapping[str, Any]) -> list[tuple[str, bool]]:
+    """(password, temporary) of each password credential of a user representation."""
+    credentials = body.get("credentials")
+    return [
+        (credential["value"], credential.get("temporary") is True)
+        for credential in (credentials if isinstance(credentials, list) else [])
+        if isinstance(credential, dict)
+        and credential.get("type") == "password"
+        and isinstance(credential.get("value"), str)
+    ]
 
 
 def _unauthorized(client: FakeClient, reason: str) -> Refused:
@@ -597,6 +943,12 @@ def _public_pem(private_pem: str) -> str:
 # --- HTTP ----------------------------------------------------------------------------------------
 
 
+def _encoded(body: Any) -> bytes:
+    if body is None:
+        return b""
+    return body if isinstance(body, bytes) else json.dumps(body).encode()
+
+
 def _handler(fake: FakeKeycloak) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -625,7 +977,7 @@ def _handler(fake: FakeKeycloak) -> type[BaseHTTPRequestHandler]:
                 return Answer(200, fake.discovery())
             if path == admin_prefix or path.startswith(f"{admin_prefix}/"):
                 bearer = self.headers.get("Authorization", "").removeprefix("Bearer ")
-                return fake.admin(self.command, path[len(admin_prefix) :], params, bearer)
+                return fake.admin(self.command, path[len(admin_prefix) :], params, bearer, body)
             if path.startswith(("/realms/", "/admin/realms/")) and not path.startswith(
                 (f"{realm_prefix}/", f"{admin_prefix}/")
             ):
@@ -633,11 +985,12 @@ def _handler(fake: FakeKeycloak) -> type[BaseHTTPRequestHandler]:
             return Answer(404, {"error": "HTTP 404 Not Found"})
 
         def _send(self, answer: Answer) -> None:
-            body = (
-                answer.body if isinstance(answer.body, bytes) else json.dumps(answer.body).encode()
-            )
+            body = _encoded(answer.body)
             self.send_response(answer.status)
-            self.send_header("Content-Type", answer.content_type)
+            if answer.body is not None:
+                self.send_header("Content-Type", answer.content_type)
+            if answer.location is not None:
+                self.send_header("Location", answer.location)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
             self.end_headers()
