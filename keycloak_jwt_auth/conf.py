@@ -527,7 +527,7 @@ def read_pem(raw: Mapping[str, Any], key: str) -> str | None:
     itself or its ``*_FILE``'s content; ``None`` when neither is set. Raises ``KeyProblem``."""
     path = raw[KEY_SETTINGS[key]]
     if not path:
-        return str(raw[key]) if raw[key] else None
+        return Masked(raw[key]) if raw[key] else None
     try:
         with open(path, "rb") as file:
             data = file.read(PEM_FILE_LIMIT + 1)
@@ -536,7 +536,7 @@ def read_pem(raw: Mapping[str, Any], key: str) -> str | None:
     if len(data) > PEM_FILE_LIMIT:
         raise KeyProblem(f"{os.fspath(path)!r} is larger than {PEM_FILE_LIMIT} bytes") from None
     try:
-        return data.decode("ascii")
+        return Masked(data.decode("ascii"))  # a str whose repr (in any frame's locals) is stars
     except UnicodeDecodeError:
         raise KeyProblem(f"{os.fspath(path)!r} is not a PEM text file") from None
 
@@ -654,8 +654,8 @@ def build_client_config(name: str) -> ClientConfig:
         auth_method=raw["AUTH_METHOD"],
         client_secret=Masked("" if keys else raw["CLIENT_SECRET"]),
         fallback_secrets=() if keys else tuple(map(Masked, raw["FALLBACK_SECRETS"] or ())),
-        private_key=_masked(read_pem(raw, "PRIVATE_KEY")) if keys else None,
-        next_private_key=_masked(read_pem(raw, "NEXT_PRIVATE_KEY")) if keys else None,
+        private_key=read_pem(raw, "PRIVATE_KEY") if keys else None,
+        next_private_key=read_pem(raw, "NEXT_PRIVATE_KEY") if keys else None,
         key_id=raw["KEY_ID"] or None,
         algorithm=algorithm_of(raw),
         assertion_typ=raw["ASSERTION_TYP"],
@@ -671,10 +671,6 @@ def build_client_config(name: str) -> ClientConfig:
         background_refresh=bool(raw["BACKGROUND_REFRESH"]),
         lock_timeout=_lock_timeout(raw["LOCK_TIMEOUT"], _timeout(raw["TIMEOUT"])),
     )
-
-
-def _masked(value: str | None) -> Masked | None:
-    return None if value is None else Masked(value)
 
 
 def summary(problems: list[Problem]) -> str:

@@ -320,3 +320,16 @@ def test_keycloak_keys_without_cryptography(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(keycloak_keys, "cryptography_installed", lambda: False)
     with pytest.raises(CommandError, match=r"keycloak-jwt-auth\[keys\]"):
         call_command("keycloak_keys", "generate")
+
+
+def test_a_key_read_from_settings_or_a_file_is_masked(tmp_path: Path) -> None:
+    from keycloak_jwt_auth.conf import raw_client_settings, read_pem
+
+    path = tmp_path / "key.pem"
+    path.write_text(pem("ES256"))
+    for client in (key_settings("ES256"), {**key_settings("ES256"), "PRIVATE_KEY": None,
+                                            "PRIVATE_KEY_FILE": path}):  # fmt: skip
+        with with_keys(**client):
+            text = read_pem(raw_client_settings(), "PRIVATE_KEY")
+            config = get_client_config()
+        assert text == pem("ES256") and repr(text) == repr(config.private_key) == "'********'"
