@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.cache import caches
 
 from . import admin_api
-from .assertion import PrivateKeyJwt, build_client_assertion, client_authentication
+from .assertion import PrivateKeyJwt, client_authentication
 from .checks import UNFIT_CACHES
 from .conf import KEY_METHOD, SECRET_METHOD, ClientConfig, get_client_config
 from .exceptions import (
@@ -31,7 +31,7 @@ from .exceptions import (
     TLSError,
 )
 from .manager import refresh_at
-from .token_endpoint import SIGNATURE_REFUSED, post_assertion
+from .token_endpoint import first_accepted
 from .tokens import AccessToken
 from .transport import TOKEN_BODY_LIMIT, exchange, json_body
 
@@ -171,20 +171,11 @@ def check_token(probe: Probe) -> Finding | None:
         lambda response, **kwargs: answered.append((time.time(), response.headers.get("Date")))
     )
     started = time.time()
-    signers, refusal = client_authentication(probe.config).candidates(), None
+    signers = client_authentication(probe.config).candidates()
     try:
-        for signer in signers:
-            assertion = build_client_assertion(probe.config, signer, now=probe.clock())
-            try:
-                token = post_assertion(probe.config, assertion, session=probe.session)
-                break
-            except OAuthError as exc:
-                if exc.error not in SIGNATURE_REFUSED:
-                    raise
-                refusal = refusal or exc
-        else:
-            assert refusal is not None
-            raise refusal
+        token, signer = first_accepted(
+            probe.config, signers, session=probe.session, now=probe.clock()
+        )
     except OAuthError as exc:
         return Finding("token", FAIL, f"Keycloak refused: {exc}", token_hint(probe, exc))
     except KeycloakJWTAuthError as exc:

@@ -8,13 +8,19 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import requests
 from django.views.decorators.debug import sensitive_variables
 
-from .assertion import ASSERTION_TYPE, SharedChoice, build_client_assertion, client_authentication
+from .assertion import (
+    ASSERTION_TYPE,
+    SharedChoice,
+    Signer,
+    build_client_assertion,
+    client_authentication,
+)
 from .conf import ClientConfig
 from .exceptions import (
     InvalidTokenResponseError,
@@ -88,19 +94,33 @@ def authenticate(
     if len(candidates) > 1 and shared is not None:
         choice = shared.shared_secret_choice()
         candidates = method.candidates(choice)
+    token, signer = first_accepted(config, candidates, session=session)
+    fingerprint = method.accepted(signer)
+    if fingerprint is not None and fingerprint != choice and shared is not None:
+        shared.share_secret_choice(fingerprint)
+    return token
+
+
+@sensitive_variables("assertion")
+def first_accepted(
+    config: ClientConfig,
+    signers: Sequence[Signer],
+    *,
+    session: requests.Session,
+    now: float | None = None,
+) -> tuple[AccessToken, Signer]:
+    """The token, and the signer of the first fresh assertion Keycloak accepts; a refused
+    signature moves on to the next signer, any other error is raised at once, and when every
+    signer is refused, Keycloak's first answer is."""
     refusal: OAuthError | None = None
-    for signer in candidates:
+    for signer in signers:
+        assertion = build_client_assertion(config, signer, now=now)
         try:
-            token = post_assertion(config, build_client_assertion(config, signer), session=session)
+            return post_assertion(config, assertion, session=session), signer
         except OAuthError as exc:
             if exc.error not in SIGNATURE_REFUSED:
                 raise
             refusal = refusal or exc
-            continue
-        fingerprint = method.accepted(signer)
-        if fingerprint is not None and fingerprint != choice and shared is not None:
-            shared.share_secret_choice(fingerprint)
-        return token
     assert refusal is not None
     raise refusal
 
