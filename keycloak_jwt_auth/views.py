@@ -197,6 +197,12 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "keycloak_jwt_auth/index.html", context)
 
 
+def error_json(exc: KeycloakJWTAuthError) -> JsonResponse:
+    """A failure as the JSON views answer it: the status ``error_status`` maps it to."""
+    status, message = error_status(exc)
+    return JsonResponse({"error": message}, status=status)
+
+
 def _json_view(build: Callable[[HttpRequest], dict[str, Any]]) -> View:
     @staff_unless_demo_open(json=True)
     @functools.wraps(build)
@@ -204,8 +210,7 @@ def _json_view(build: Callable[[HttpRequest], dict[str, Any]]) -> View:
         try:
             return JsonResponse(build(request))
         except KeycloakJWTAuthError as exc:
-            status, message = error_status(exc)
-            return JsonResponse({"error": message}, status=status)
+            return error_json(exc)
 
     return view
 
@@ -221,8 +226,7 @@ def _async_json_view(build: Callable[[HttpRequest], Awaitable[dict[str, Any]]]) 
         try:
             return JsonResponse(await build(request))
         except KeycloakJWTAuthError as exc:
-            status, message = error_status(exc)
-            return JsonResponse({"error": message}, status=status)
+            return error_json(exc)
 
     return view
 
