@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Shared by the scripts (sourced, not run). Each service runs in its own session (setsid) with
 # its PID in a file, so it can be stopped whole and only by us.
-# Needs: NAME (for messages); PID_FILE for the service functions.
+# Needs: NAME (for messages); PID_FILE for the service functions (and LOG_FILE, PORT and a
+# `ready` function for wait_until_ready; PORT and `start`/`stop` for service_main).
 
 say() { printf '%s: %s\n' "$NAME" "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -53,4 +54,30 @@ stop_started() {
   kill -KILL -- "-$pid" 2>/dev/null || true
   rm -f "$PID_FILE"
   say "stopped (pid $pid)"
+}
+
+# wait_until_ready TRIES SECONDS: until the service's `ready` function answers, trying TRIES
+# times SECONDS apart; when it never does, or the service dies, show its log's end and die.
+wait_until_ready() {
+  for _ in $(seq 1 "$1"); do
+    ready && return 0
+    running_pid >/dev/null || break
+    sleep "$2"
+  done
+  tail -n 20 "$LOG_FILE" >&2 || true
+  die "${NAME%.sh} did not answer on port $PORT"
+}
+
+# service_main ACTION: a service script's command line (start, stop, restart, status). Needs its
+# functions start and stop, and PORT.
+service_main() {
+  local pid
+  case "${1:-}" in
+    start)
+      if pid="$(running_pid)"; then say "already running (pid $pid) on port $PORT"; else start; fi ;;
+    stop) stop ;;
+    restart) stop; start ;;
+    status) if pid="$(running_pid)"; then echo "running (pid $pid) on port $PORT"; else echo "not running"; exit 3; fi ;;
+    *) echo "usage: $0 start|stop|restart|status" >&2; exit 2 ;;
+  esac
 }

@@ -16,7 +16,7 @@ NAME=memcached.sh
 . "$ROOT/scripts/lib.sh"
 
 # memcached's text protocol over bash's /dev/tcp: "version" answers "VERSION 1.6.x".
-ping() {
+ready() {
   (
     exec 3<>"/dev/tcp/127.0.0.1/$PORT"
     printf 'version\r\n' >&3
@@ -26,7 +26,6 @@ ping() {
 }
 
 start() {
-  if pid="$(running_pid)"; then say "already running (pid $pid) on port $PORT"; return 0; fi
   ensure_command memcached memcached "$STATE/apt.log"
   mkdir -p "$STATE"
   # memcached refuses to run as root without -u: Debian's package adds the memcache user.
@@ -35,20 +34,10 @@ start() {
   # TCP on loopback only, no UDP, 64 MB; -v logs errors and warnings.
   start_in_background "$LOG_FILE" memcached --listen=127.0.0.1 --port="$PORT" --udp-port=0 \
     --memory-limit=64 --user="$user" -v
-  for _ in $(seq 1 50); do
-    ping && { say "ready at pymemcache://127.0.0.1:$PORT (pid $(cat "$PID_FILE"))"; return 0; }
-    sleep 0.1
-  done
-  tail -n 20 "$LOG_FILE" >&2 || true
-  die "memcached did not answer on port $PORT"
+  wait_until_ready 50 0.1
+  say "ready at pymemcache://127.0.0.1:$PORT (pid $(cat "$PID_FILE"))"
 }
 
 stop() { stop_started 5; }
 
-case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
-  restart) stop; start ;;
-  status) if pid="$(running_pid)"; then echo "running (pid $pid) on port $PORT"; else echo "not running"; exit 3; fi ;;
-  *) echo "usage: $0 start|stop|restart|status" >&2; exit 2 ;;
-esac
+service_main "$@"

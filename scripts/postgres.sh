@@ -64,7 +64,6 @@ ready() { "$BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" -U postgres -d postgres; 
 psql_() { "$BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
 
 start() {
-  if pid="$(running_pid)"; then say "already running (pid $pid) on port $PORT"; return 0; fi
   mkdir -p "$STATE"
   ensure_server
   BIN="$(server_bin)"
@@ -83,28 +82,14 @@ start() {
   start_in_background "$LOG_FILE" "${AS_OWNER[@]}" "$BIN/postgres" -D "$DATA" -p "$PORT" \
     -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=200 \
     -c fsync=off -c synchronous_commit=off -c full_page_writes=off
-  for _ in $(seq 1 100); do
-    if ready; then
-      if [ -z "$(psql_ -d postgres -tA -c "SELECT 1 FROM pg_database WHERE datname = '$DB'")" ]; then
-        psql_ -d postgres -c "CREATE DATABASE \"$DB\"" >/dev/null
-      fi
-      say "ready at postgres://postgres@127.0.0.1:$PORT/$DB (pid $(cat "$PID_FILE"))"
-      return 0
-    fi
-    running_pid >/dev/null || break
-    sleep 0.2
-  done
-  tail -n 20 "$LOG_FILE" >&2 || true
-  die "postgres did not answer on port $PORT"
+  wait_until_ready 100 0.2
+  if [ -z "$(psql_ -d postgres -tA -c "SELECT 1 FROM pg_database WHERE datname = '$DB'")" ]; then
+    psql_ -d postgres -c "CREATE DATABASE \"$DB\"" >/dev/null
+  fi
+  say "ready at postgres://postgres@127.0.0.1:$PORT/$DB (pid $(cat "$PID_FILE"))"
 }
 
 # Fast shutdown (SIGINT): ends the open sessions instead of waiting for them.
 stop() { stop_started 30 INT; }
 
-case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
-  restart) stop; start ;;
-  status) if pid="$(running_pid)"; then echo "running (pid $pid) on port $PORT"; else echo "not running"; exit 3; fi ;;
-  *) echo "usage: $0 start|stop|restart|status" >&2; exit 2 ;;
-esac
+service_main "$@"

@@ -15,29 +15,18 @@ NAME=redis.sh
 # shellcheck source=scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
 
-ping() { redis-cli -p "$PORT" ping 2>/dev/null | grep -q PONG; }
+ready() { redis-cli -p "$PORT" ping 2>/dev/null | grep -q PONG; }
 
 start() {
-  if pid="$(running_pid)"; then say "already running (pid $pid) on port $PORT"; return 0; fi
   ensure_command redis-server redis-server "$STATE/apt.log"
   mkdir -p "$STATE"
   # No persistence: a restart starts empty, like a cache should.
   start_in_background "$LOG_FILE" redis-server --port "$PORT" --bind 127.0.0.1 \
     --save "" --appendonly no --dir "$STATE" --daemonize no
-  for _ in $(seq 1 50); do
-    ping && { say "ready at redis://127.0.0.1:$PORT (pid $(cat "$PID_FILE"))"; return 0; }
-    sleep 0.1
-  done
-  tail -n 20 "$LOG_FILE" >&2 || true
-  die "redis-server did not answer on port $PORT"
+  wait_until_ready 50 0.1
+  say "ready at redis://127.0.0.1:$PORT (pid $(cat "$PID_FILE"))"
 }
 
 stop() { stop_started 5; }
 
-case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
-  restart) stop; start ;;
-  status) if pid="$(running_pid)"; then echo "running (pid $pid) on port $PORT"; else echo "not running"; exit 3; fi ;;
-  *) echo "usage: $0 start|stop|restart|status" >&2; exit 2 ;;
-esac
+service_main "$@"
