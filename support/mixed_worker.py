@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import threading
 import time
 from pathlib import Path
 
 from .peers import this_app
 from .realm import realm_secret
-from .worker import Observer, app_counters, call_loop
+from .worker import Observer, run_loop
 
 
 async def task_loop(observer: Observer, until: float, interval: float) -> None:
@@ -49,18 +48,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     peer = this_app(args.cache_url, args.client, realm_secret(args.client))
-    observer = Observer()
-    threads = [
-        threading.Thread(target=call_loop, args=(peer, observer, args.until, args.interval))
-        for _ in range(args.threads)
-    ]
-    time.sleep(max(0.0, args.start_at - time.time()))
-    for thread in threads:
-        thread.start()
-    asyncio.run(run_tasks(observer, args.tasks, args.until, args.interval))
-    for thread in threads:
-        thread.join()
-    args.out.write_text(json.dumps(observer.report(**app_counters(peer))))
+
+    def tasks(observer: Observer) -> None:
+        asyncio.run(run_tasks(observer, args.tasks, args.until, args.interval))
+
+    args.out.write_text(json.dumps(run_loop(peer, args, alongside=tasks)))
 
 
 if __name__ == "__main__":

@@ -112,7 +112,13 @@ def call_loop(peer: Peer, observer: Observer, until: float, interval: float) -> 
             time.sleep(interval)
 
 
-def run_loop(peer: Peer, args: argparse.Namespace) -> dict[str, Any]:
+def run_loop(
+    peer: Peer,
+    args: argparse.Namespace,
+    alongside: Callable[[Observer], None] | None = None,
+) -> dict[str, Any]:
+    """``args.threads`` threads call the peer from ``args.start_at`` to ``args.until``;
+    ``alongside`` (e.g. asyncio tasks) runs meanwhile in this thread, seen by the same observer."""
     observer = Observer()
     threads = [
         threading.Thread(target=call_loop, args=(peer, observer, args.until, args.interval))
@@ -121,6 +127,8 @@ def run_loop(peer: Peer, args: argparse.Namespace) -> dict[str, Any]:
     time.sleep(max(0.0, args.start_at - time.time()))
     for thread in threads:
         thread.start()
+    if alongside is not None:
+        alongside(observer)
     for thread in threads:
         thread.join()
     return observer.report(**app_counters(peer))
