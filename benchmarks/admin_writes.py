@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.common import Sizes, table
-from keycloak_jwt_auth.admin_api import UserRepresentation
+from keycloak_jwt_auth.admin.api import UserRepresentation
 from support.peers import SERVER_URL, python_keycloak_connection
 from support.proxy import RecordingProxy
 from support.realm import realm_secret
@@ -167,7 +167,7 @@ def sync_rows(sizes: Sizes, ours: RecordingProxy, theirs: RecordingProxy) -> lis
 
 def async_rows(sizes: Sizes, ours: RecordingProxy, theirs: RecordingProxy) -> list[dict[str, Any]]:
     from keycloak_jwt_auth import AsyncKeycloakAdmin
-    from keycloak_jwt_auth.async_http import aclose_clients
+    from keycloak_jwt_auth.http.async_transport import aclose_clients
 
     our, their = "keycloak_jwt_auth AsyncKeycloakAdmin", "python-keycloak KeycloakAdmin"
     their_admins = [python_keycloak(SERVER_URL), python_keycloak(theirs.url)]

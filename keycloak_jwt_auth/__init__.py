@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .admin_api import AsyncKeycloakAdmin, KeycloakAdmin
-from .auth import ServiceAccountAuth
+from .admin.api import AsyncKeycloakAdmin, KeycloakAdmin
 from .exceptions import (
     AdminAPIError,
     AdminAuthenticationError,
@@ -32,8 +31,9 @@ from .exceptions import (
     TokenEndpointUnavailableError,
     UnauthorizedClientError,
 )
-from .manager import TokenManager, aget_access_token, get_access_token, get_token_manager
-from .tokens import AccessToken
+from .http.requests_auth import ServiceAccountAuth
+from .tokens.manager import TokenManager, aget_access_token, get_access_token, get_token_manager
+from .tokens.token import AccessToken
 
 __all__ = [
     "AccessToken",
@@ -72,7 +72,7 @@ def __getattr__(name: str) -> Any:
     # HttpxServiceAccountAuth subclasses httpx.Auth: imported on first use, so that the package
     # imports without httpx (a ConfigurationError then says which extra to install).
     if name == "HttpxServiceAccountAuth":
-        from .async_http import HttpxServiceAccountAuth
+        from .http.async_transport import HttpxServiceAccountAuth
 
         return HttpxServiceAccountAuth
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

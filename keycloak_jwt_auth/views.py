@@ -24,12 +24,12 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_POST, require_safe
 
-from .admin_api import AsyncKeycloakAdmin, KeycloakAdmin, UserRepresentation
-from .assertion import published_keys
-from .conf import DEFAULT_CLIENT, demo_views_allow_anonymous, demo_write_client
+from .admin.api import AsyncKeycloakAdmin, KeycloakAdmin, UserRepresentation
+from .client_auth.assertion import published_keys
 from .exceptions import AdminForbiddenError, KeycloakJWTAuthError, KeycloakUnavailableError
-from .manager import TokenManager, get_token_manager, refresh_at
-from .tokens import AccessToken
+from .settings.config import DEFAULT_CLIENT, demo_views_allow_anonymous, demo_write_client
+from .tokens.manager import TokenManager, get_token_manager, refresh_at
+from .tokens.token import AccessToken
 
 PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100

@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from django.core.signals import setting_changed
 from django.test import override_settings
 
-from keycloak_jwt_auth.conf import SETTING_NAME
+from keycloak_jwt_auth.settings.config import SETTING_NAME
 
 from .loopback import Answer, Loopback
 
@@ -44,7 +44,9 @@ def _fresh_state() -> Iterator[None]:
 def _no_backoff_sleep(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     """Retries back off for a random time; unit tests need not wait for it."""
     if "keycloak" not in request.keywords and "redis" not in request.keywords:
-        monkeypatch.setattr("keycloak_jwt_auth.token_endpoint.random.uniform", lambda a, b: 0.0)
+        monkeypatch.setattr(
+            "keycloak_jwt_auth.tokens.token_endpoint.random.uniform", lambda a, b: 0.0
+        )
 
 
 @pytest.fixture

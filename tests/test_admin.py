@@ -19,7 +19,7 @@ from keycloak_jwt_auth import (
     KeycloakAdmin,
     KeycloakUnavailableError,
 )
-from keycloak_jwt_auth.admin_api import admin_session, realm_path
+from keycloak_jwt_auth.admin.api import admin_session, realm_path
 
 from .conftest import ADMIN_URL, token_body
 

@@ -23,7 +23,7 @@ from keycloak_jwt_auth import (
     AsyncKeycloakAdmin,
     KeycloakAdmin,
 )
-from keycloak_jwt_auth.admin_api import CredentialRepresentation, create_user, set_password
+from keycloak_jwt_auth.admin.api import CredentialRepresentation, create_user, set_password
 
 from .loopback import Answer, Loopback, Received
 

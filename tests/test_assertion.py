@@ -9,12 +9,12 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from keycloak_jwt_auth.assertion import (
+from keycloak_jwt_auth.client_auth.assertion import (
     ClientSecretJwt,
     build_client_assertion,
     client_authentication,
 )
-from keycloak_jwt_auth.conf import get_client_config
+from keycloak_jwt_auth.settings.config import get_client_config
 
 SECRETS = {
     "HS256": settings.TEST_SECRET,

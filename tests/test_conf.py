@@ -7,8 +7,8 @@ from django.conf import settings
 from django.core.checks import ERROR, run_checks
 from django.test import override_settings
 
-from keycloak_jwt_auth.conf import get_client_config
 from keycloak_jwt_auth.exceptions import ConfigurationError, KeycloakJWTAuthError
+from keycloak_jwt_auth.settings.config import get_client_config
 
 BASE = settings.KEYCLOAK_JWT_AUTH
 

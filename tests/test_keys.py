@@ -16,9 +16,14 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 
-from keycloak_jwt_auth.assertion import build_client_assertion, published_keys
-from keycloak_jwt_auth.conf import get_client_config
-from keycloak_jwt_auth.keys import KEY_ALGORITHMS, load_private_key, public_jwk, thumbprint
+from keycloak_jwt_auth.client_auth.assertion import build_client_assertion, published_keys
+from keycloak_jwt_auth.client_auth.keys import (
+    KEY_ALGORITHMS,
+    load_private_key,
+    public_jwk,
+    thumbprint,
+)
+from keycloak_jwt_auth.settings.config import get_client_config
 
 from .keyring import key_settings, pem
 
@@ -169,7 +174,7 @@ def ed448_pem() -> str:  # a key Keycloak cannot verify assertions with
 
 
 def problem_ids(**client: Any) -> set[str]:
-    from keycloak_jwt_auth.conf import client_problems
+    from keycloak_jwt_auth.settings.config import client_problems
 
     with with_keys(**client):
         return {problem.id for problem in client_problems("default")}
@@ -234,7 +239,7 @@ def test_good_key_settings_have_no_problem(tmp_path: Path) -> None:
     ],
 )
 def test_key_files_that_cannot_be_used(tmp_path: Path, content: bytes | None, words: str) -> None:
-    from keycloak_jwt_auth.conf import client_problems
+    from keycloak_jwt_auth.settings.config import client_problems
 
     path = tmp_path / "key.pem"
     if content is not None:
@@ -249,8 +254,8 @@ def test_key_files_that_cannot_be_used(tmp_path: Path, content: bytes | None, wo
 def test_without_cryptography_a_key_client_is_refused_with_the_install_hint(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from keycloak_jwt_auth import conf
     from keycloak_jwt_auth.exceptions import ConfigurationError
+    from keycloak_jwt_auth.settings import config as conf
 
     monkeypatch.setattr(conf, "cryptography_installed", lambda: False)
     with with_keys(**key_settings()):
@@ -262,7 +267,7 @@ def test_without_cryptography_a_key_client_is_refused_with_the_install_hint(
 
 
 def test_cryptography_missing_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
-    from keycloak_jwt_auth.keys import cryptography_installed
+    from keycloak_jwt_auth.client_auth.keys import cryptography_installed
 
     assert cryptography_installed()
     monkeypatch.setitem(sys.modules, "cryptography", None)  # what an absent package does
@@ -270,7 +275,7 @@ def test_cryptography_missing_is_detected(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_a_broken_key_never_shows_in_the_problem() -> None:
-    from keycloak_jwt_auth.conf import client_problems
+    from keycloak_jwt_auth.settings.config import client_problems
 
     broken = pem("RS256").replace("A", "!", 5)
     with with_keys(**{**key_settings(), "PRIVATE_KEY": broken}):
@@ -323,7 +328,7 @@ def test_keycloak_keys_without_cryptography(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_a_key_read_from_settings_or_a_file_is_masked(tmp_path: Path) -> None:
-    from keycloak_jwt_auth.conf import raw_client_settings, read_pem
+    from keycloak_jwt_auth.settings.config import raw_client_settings, read_pem
 
     path = tmp_path / "key.pem"
     path.write_text(pem("ES256"))

@@ -17,9 +17,9 @@ from django.test import override_settings
 
 from keycloak_jwt_auth import get_access_token, get_token_manager
 from keycloak_jwt_auth.exceptions import InvalidClientError, TokenEndpointUnavailableError
-from keycloak_jwt_auth.manager import Flight, TokenManager, refresh_at
-from keycloak_jwt_auth.store import token_cache_key
-from keycloak_jwt_auth.tokens import AccessToken
+from keycloak_jwt_auth.tokens.manager import Flight, TokenManager, refresh_at
+from keycloak_jwt_auth.tokens.store import token_cache_key
+from keycloak_jwt_auth.tokens.token import AccessToken
 
 from . import caches as test_caches
 from .conftest import TOKEN_URL, token_body, token_calls
@@ -363,7 +363,7 @@ def test_failed_cache_is_left_alone_for_a_while(
         for _ in range(50):
             manager.peek()
         assert tries == ["get"]  # once, then not again within CACHE_RETRY_INTERVAL
-        monkeypatch.setattr("keycloak_jwt_auth.store.CACHE_RETRY_INTERVAL", 0.0)
+        monkeypatch.setattr("keycloak_jwt_auth.tokens.store.CACHE_RETRY_INTERVAL", 0.0)
         manager.store._retry_at = 0.0
         manager.peek()
         assert tries == ["get", "get"]
@@ -537,7 +537,7 @@ def test_a_bug_in_a_renewal_is_logged_with_its_traceback(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr("keycloak_jwt_auth.manager.request_token", broken)
+    monkeypatch.setattr("keycloak_jwt_auth.tokens.manager.request_token", broken)
     clock.now += 290
     with caplog.at_level(logging.WARNING, logger="keycloak_jwt_auth"):
         assert get_access_token() == "old"

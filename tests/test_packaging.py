@@ -23,8 +23,8 @@ def test_wheel_contents(tmp_path: Path) -> None:
         "keycloak_jwt_auth/py.typed",
         "keycloak_jwt_auth/templates/keycloak_jwt_auth/index.html",
         "keycloak_jwt_auth/management/commands/fetch_token.py",
-        "keycloak_jwt_auth/manager.py",
-        "keycloak_jwt_auth/testing.py",
+        "keycloak_jwt_auth/tokens/manager.py",
+        "keycloak_jwt_auth/testing/__init__.py",
     ):
         assert needed in names
     [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
@@ -49,8 +49,8 @@ django.setup()
 from django.test import override_settings
 from django.conf import settings
 import keycloak_jwt_auth
-from keycloak_jwt_auth.assertion import build_client_assertion
-from keycloak_jwt_auth.conf import client_problems, get_client_config
+from keycloak_jwt_auth.client_auth.assertion import build_client_assertion
+from keycloak_jwt_auth.settings.config import client_problems, get_client_config
 assert build_client_assertion(get_client_config()).count(".") == 2  # client_secret_jwt works
 key_client = {**settings.KEYCLOAK_JWT_AUTH, "AUTH_METHOD": "private_key_jwt",
               "CLIENT_SECRET": None, "PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----"}

@@ -18,8 +18,8 @@ from keycloak_jwt_auth.exceptions import (
     OAuthError,
     TokenEndpointUnavailableError,
 )
-from keycloak_jwt_auth.token_endpoint import parse_token_response
-from keycloak_jwt_auth.tokens import MAX_LIFETIME, TOKEN_CHARACTERS, AccessToken
+from keycloak_jwt_auth.tokens.token import MAX_LIFETIME, TOKEN_CHARACTERS, AccessToken
+from keycloak_jwt_auth.tokens.token_endpoint import parse_token_response
 
 NUMBERS = st.one_of(
     st.integers(min_value=-(10**400), max_value=10**400),

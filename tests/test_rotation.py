@@ -18,9 +18,9 @@ from django.core.cache import caches
 from django.test import override_settings
 
 from keycloak_jwt_auth import UnauthorizedClientError, get_access_token, get_token_manager
-from keycloak_jwt_auth.assertion import published_keys
+from keycloak_jwt_auth.client_auth.assertion import published_keys
 from keycloak_jwt_auth.exceptions import InvalidClientError, InvalidScopeError
-from keycloak_jwt_auth.store import token_cache_key
+from keycloak_jwt_auth.tokens.store import token_cache_key
 
 from .conftest import TOKEN_URL, reset_app_state
 from .keyring import key_settings, pem
@@ -104,7 +104,7 @@ def new_process() -> None:
 def test_deploying_the_new_secret_first(
     keycloak: StandInKeycloak, rotating: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="keycloak_jwt_auth.assertion")
+    caplog.set_level(logging.INFO, logger="keycloak_jwt_auth.client_auth.assertion")
     keycloak.secrets = {OLD}  # Keycloak still has the old secret
     fetch()
     assert keycloak.signed_with == [NEW, OLD]

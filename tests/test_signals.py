@@ -23,7 +23,7 @@ from keycloak_jwt_auth.signals import (
     token_fetch_failed,
     token_fetched,
 )
-from keycloak_jwt_auth.tokens import AccessToken
+from keycloak_jwt_auth.tokens.token import AccessToken
 
 from .conftest import TOKEN_URL, token_body
 from .test_manager import wait_for_renewal
@@ -146,7 +146,7 @@ def test_the_cache_failing_and_recovering_is_told_once_each(
     with override_settings(CACHES={"default": {"BACKEND": "tests.caches.BrokenCache"}}):
         for _ in range(3):
             manager.peek()
-        monkeypatch.setattr("keycloak_jwt_auth.store.CACHE_RETRY_INTERVAL", 0.0)
+        monkeypatch.setattr("keycloak_jwt_auth.tokens.store.CACHE_RETRY_INTERVAL", 0.0)
         manager.store._retry_at = 0.0
         manager.peek()
     manager.peek()  # the real cache answers again

@@ -12,7 +12,7 @@ import pytest
 from django.core.cache import caches
 
 from keycloak_jwt_auth import get_access_token, get_token_manager
-from keycloak_jwt_auth.tokens import AccessToken
+from keycloak_jwt_auth.tokens.token import AccessToken
 
 from .conftest import token_body, token_calls
 

@@ -13,7 +13,6 @@ import responses
 from django.conf import settings
 from django.test import override_settings
 
-from keycloak_jwt_auth.conf import get_client_config
 from keycloak_jwt_auth.exceptions import (
     InvalidClientError,
     InvalidTokenResponseError,
@@ -23,8 +22,9 @@ from keycloak_jwt_auth.exceptions import (
     TokenEndpointUnavailableError,
     UnauthorizedClientError,
 )
-from keycloak_jwt_auth.token_endpoint import request_token
-from keycloak_jwt_auth.transport import network_cause
+from keycloak_jwt_auth.http.transport import network_cause
+from keycloak_jwt_auth.settings.config import get_client_config
+from keycloak_jwt_auth.tokens.token_endpoint import request_token
 
 from .conftest import TOKEN_URL, token_body
 

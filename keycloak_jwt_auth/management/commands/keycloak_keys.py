@@ -8,8 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from keycloak_jwt_auth.assertion import published_keys
-from keycloak_jwt_auth.keys import (
+from keycloak_jwt_auth.client_auth.assertion import published_keys
+from keycloak_jwt_auth.client_auth.keys import (
     INSTALL_HINT,
     KEY_ALGORITHMS,
     cryptography_installed,

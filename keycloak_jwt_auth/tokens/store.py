@@ -18,9 +18,10 @@ from typing import Any, TypeVar
 
 from django.core.cache import caches
 
-from .conf import ClientConfig
-from .signals import send, token_cache_failed, token_cache_recovered
-from .tokens import AccessToken
+from keycloak_jwt_auth.settings.config import ClientConfig
+from keycloak_jwt_auth.signals import send, token_cache_failed, token_cache_recovered
+
+from .token import AccessToken
 
 logger = logging.getLogger(__name__)
 

@@ -14,22 +14,23 @@ from typing import Any
 import requests
 from django.views.decorators.debug import sensitive_variables
 
-from .assertion import (
+from keycloak_jwt_auth.client_auth.assertion import (
     ASSERTION_TYPE,
     SharedChoice,
     Signer,
     build_client_assertion,
     client_authentication,
 )
-from .conf import ClientConfig
-from .exceptions import (
+from keycloak_jwt_auth.exceptions import (
     InvalidTokenResponseError,
     KeycloakUnavailableError,
     OAuthError,
     TokenEndpointUnavailableError,
 )
-from .tokens import AccessToken
-from .transport import TOKEN_BODY_LIMIT, exchange, json_body
+from keycloak_jwt_auth.http.transport import TOKEN_BODY_LIMIT, exchange, json_body
+from keycloak_jwt_auth.settings.config import ClientConfig
+
+from .token import AccessToken
 
 logger = logging.getLogger(__name__)
 

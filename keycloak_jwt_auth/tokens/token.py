@@ -17,7 +17,7 @@ from typing import Any, TypeGuard
 
 import jwt
 
-from .masked import Masked
+from keycloak_jwt_auth.masked import Masked
 
 MAX_LIFETIME = 366 * 24 * 3600.0  # seconds: a token said to live longer is absurd
 MAX_TOKEN_LENGTH = 16 * 1024

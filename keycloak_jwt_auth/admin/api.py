@@ -24,12 +24,17 @@ import requests
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from .auth import ServiceAccountAuth
-from .conf import CLIENT_SETTINGS, DEFAULT_CLIENT, ClientConfig, get_client_config
-from .exceptions import AdminAPIError, AdminUnavailableError
-from .masked import Masked
-from .metrics import record_admin_request
-from .transport import ADMIN_BODY_LIMIT, exchange, json_body
+from keycloak_jwt_auth.exceptions import AdminAPIError, AdminUnavailableError
+from keycloak_jwt_auth.http.requests_auth import ServiceAccountAuth
+from keycloak_jwt_auth.http.transport import ADMIN_BODY_LIMIT, exchange, json_body
+from keycloak_jwt_auth.masked import Masked
+from keycloak_jwt_auth.ops.metrics import record_admin_request
+from keycloak_jwt_auth.settings.config import (
+    CLIENT_SETTINGS,
+    DEFAULT_CLIENT,
+    ClientConfig,
+    get_client_config,
+)
 
 J = TypeVar("J")
 
@@ -566,7 +571,9 @@ class AsyncKeycloakAdmin:
     Needs the ``async`` extra: ``pip install keycloak-jwt-auth[async]``."""
 
     def __init__(self, client: str = DEFAULT_CLIENT) -> None:
-        from . import async_http  # raises ConfigurationError without httpx
+        from keycloak_jwt_auth.http import (
+            async_transport as async_http,  # raises ConfigurationError without httpx
+        )
 
         self._http = async_http
         self.client = client

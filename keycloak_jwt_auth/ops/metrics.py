@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .exceptions import KeycloakUnavailableError, TokenEndpointError
+from keycloak_jwt_auth.exceptions import KeycloakUnavailableError, TokenEndpointError
 
 try:
     from opentelemetry import metrics as otel
@@ -137,7 +137,7 @@ def use_meter_provider(provider: Any = None) -> None:
     global _instruments
     if otel is None:  # pragma: no cover (the tests run with the extra installed)
         return
-    from .manager import token_stats
+    from keycloak_jwt_auth.tokens.manager import token_stats
 
     meter = (provider or otel.get_meter_provider()).get_meter(METER_NAME)
     _instruments = Instruments(meter, token_stats)

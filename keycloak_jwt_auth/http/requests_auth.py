@@ -8,8 +8,9 @@ from typing import Any
 import requests
 from requests.auth import AuthBase
 
-from .conf import DEFAULT_CLIENT
-from .manager import TokenManager, get_token_manager
+from keycloak_jwt_auth.settings.config import DEFAULT_CLIENT
+from keycloak_jwt_auth.tokens.manager import TokenManager, get_token_manager
+
 from .transport import url_origin
 
 Origin = tuple[str, str, int | None]

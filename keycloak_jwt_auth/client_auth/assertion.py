@@ -21,10 +21,17 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.crypto import salted_hmac
 
-from .conf import CLIENT_SETTINGS, KEY_METHOD, ClientConfig, client_names, get_client_config
-from .exceptions import ConfigurationError
+from keycloak_jwt_auth.exceptions import ConfigurationError
+from keycloak_jwt_auth.masked import Masked
+from keycloak_jwt_auth.settings.config import (
+    CLIENT_SETTINGS,
+    KEY_METHOD,
+    ClientConfig,
+    client_names,
+    get_client_config,
+)
+
 from .keys import load_private_key, public_jwk
-from .masked import Masked
 
 logger = logging.getLogger(__name__)
 

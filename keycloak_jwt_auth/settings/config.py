@@ -22,8 +22,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.views.decorators.debug import sensitive_variables
 
-from .exceptions import ConfigurationError
-from .keys import (
+from keycloak_jwt_auth.client_auth.keys import (
     INSTALL_HINT,
     KEY_ALGORITHMS,
     KeyProblem,
@@ -33,7 +32,8 @@ from .keys import (
     load_private_key,
     same_key,
 )
-from .masked import Masked
+from keycloak_jwt_auth.exceptions import ConfigurationError
+from keycloak_jwt_auth.masked import Masked
 
 SETTING_NAME = "KEYCLOAK_JWT_AUTH"
 DEMO_SETTING_NAME = "KEYCLOAK_JWT_AUTH_DEMO_ALLOW_ANONYMOUS"

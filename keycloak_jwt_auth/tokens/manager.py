@@ -29,20 +29,21 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.views.decorators.debug import sensitive_variables
 
-from .conf import (
+from keycloak_jwt_auth.exceptions import KeycloakJWTAuthError
+from keycloak_jwt_auth.ops.metrics import TokenStats, record_token_request
+from keycloak_jwt_auth.settings.config import (
     CLIENT_SETTINGS,
     DEFAULT_CLIENT,
     ClientConfig,
     get_client_config,
     one_request_seconds,
 )
-from .exceptions import KeycloakJWTAuthError
-from .metrics import TokenStats, record_token_request
+from keycloak_jwt_auth.signals import send, token_fetch_failed, token_fetched
+
 from .offload import LoopShared
-from .signals import send, token_fetch_failed, token_fetched
 from .store import TokenStore, usable_until
+from .token import AccessToken
 from .token_endpoint import longest_backoff, request_token
-from .tokens import AccessToken
 
 logger = logging.getLogger(__name__)
 

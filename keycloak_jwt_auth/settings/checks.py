@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
-from .conf import (
+from .config import (
     DEFAULT_CLIENT,
     DEMO_SETTING_NAME,
     SETTING_NAME,

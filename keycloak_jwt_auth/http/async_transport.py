@@ -14,9 +14,15 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Generator
 from typing import Any
 
-from .conf import DEFAULT_CLIENT, ClientConfig, Timeout, get_client_config
-from .exceptions import ConfigurationError, KeycloakJWTAuthError
-from .manager import TokenManager, get_token_manager
+from keycloak_jwt_auth.exceptions import ConfigurationError, KeycloakJWTAuthError
+from keycloak_jwt_auth.settings.config import (
+    DEFAULT_CLIENT,
+    ClientConfig,
+    Timeout,
+    get_client_config,
+)
+from keycloak_jwt_auth.tokens.manager import TokenManager, get_token_manager
+
 from .transport import Refused, Unavailable, judge, tls_error, url_origin
 
 try:

@@ -23,8 +23,8 @@ import requests
 import urllib3
 from django.views.decorators.debug import sensitive_variables
 
-from .conf import ClientConfig
-from .exceptions import KeycloakJWTAuthError, KeycloakUnavailableError, TLSError
+from keycloak_jwt_auth.exceptions import KeycloakJWTAuthError, KeycloakUnavailableError, TLSError
+from keycloak_jwt_auth.settings.config import ClientConfig
 
 # Build the caller's errors: from the reason ("timed out", "Connection refused", ...), and
 # from the reason and the HTTP status of an answer that is refused.

@@ -19,21 +19,26 @@ import requests
 from django.conf import settings
 from django.core.cache import caches
 
-from . import admin_api
-from .assertion import PrivateKeyJwt, client_authentication
-from .checks import UNFIT_CACHES
-from .conf import KEY_METHOD, SECRET_METHOD, ClientConfig, get_client_config
-from .exceptions import (
+from keycloak_jwt_auth.admin import api as admin_api
+from keycloak_jwt_auth.client_auth.assertion import PrivateKeyJwt, client_authentication
+from keycloak_jwt_auth.exceptions import (
     ConfigurationError,
     KeycloakJWTAuthError,
     KeycloakUnavailableError,
     OAuthError,
     TLSError,
 )
-from .manager import refresh_at
-from .token_endpoint import first_accepted
-from .tokens import AccessToken
-from .transport import TOKEN_BODY_LIMIT, exchange, json_body
+from keycloak_jwt_auth.http.transport import TOKEN_BODY_LIMIT, exchange, json_body
+from keycloak_jwt_auth.settings.checks import UNFIT_CACHES
+from keycloak_jwt_auth.settings.config import (
+    KEY_METHOD,
+    SECRET_METHOD,
+    ClientConfig,
+    get_client_config,
+)
+from keycloak_jwt_auth.tokens.manager import refresh_at
+from keycloak_jwt_auth.tokens.token import AccessToken
+from keycloak_jwt_auth.tokens.token_endpoint import first_accepted
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 SKEW_WARN = 5.0  # seconds of clock skew worth a warning

@@ -1,0 +1,1 @@
+"""The Keycloak Admin REST API client, sync and async."""

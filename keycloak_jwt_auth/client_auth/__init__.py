@@ -1,0 +1,1 @@
+"""Client authentication: who signs the client assertion, and the keys it signs with."""

@@ -1,0 +1,1 @@
+"""Operations: the preflight doctor and the OpenTelemetry metrics."""

@@ -1,0 +1,1 @@
+"""Tokens: the value, where it is kept, when it is renewed, and how it is requested."""
