@@ -156,7 +156,9 @@ def test_registered_and_reported_by_the_check_command() -> None:
 
 def test_check_ids_are_unique_per_message() -> None:
     package = Path(__file__).parents[1] / "keycloak_jwt_auth"
-    source = "".join((package / name).read_text() for name in ("settings/config.py", "settings/checks.py"))
+    source = "".join(
+        (package / name).read_text() for name in ("settings/config.py", "settings/checks.py")
+    )
     found = re.findall(r'"([EW]\d{3})"|TAG\}\.([EW]\d{3})', source)
     codes = [a or b for a, b in found]
     assert len(codes) == len(set(codes)), codes

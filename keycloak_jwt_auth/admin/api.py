@@ -29,7 +29,7 @@ from keycloak_jwt_auth.http.requests_auth import ServiceAccountAuth
 from keycloak_jwt_auth.http.transport import ADMIN_BODY_LIMIT, exchange, json_body
 from keycloak_jwt_auth.masked import Masked
 from keycloak_jwt_auth.ops.metrics import record_admin_request
-from keycloak_jwt_auth.settings.config import (
+from keycloak_jwt_auth.settings import (
     CLIENT_SETTINGS,
     DEFAULT_CLIENT,
     ClientConfig,

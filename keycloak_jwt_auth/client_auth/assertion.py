@@ -23,7 +23,7 @@ from django.utils.crypto import salted_hmac
 
 from keycloak_jwt_auth.exceptions import ConfigurationError
 from keycloak_jwt_auth.masked import Masked
-from keycloak_jwt_auth.settings.config import (
+from keycloak_jwt_auth.settings import (
     CLIENT_SETTINGS,
     KEY_METHOD,
     ClientConfig,

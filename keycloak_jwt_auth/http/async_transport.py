@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Generator
 from typing import Any
 
 from keycloak_jwt_auth.exceptions import ConfigurationError, KeycloakJWTAuthError
-from keycloak_jwt_auth.settings.config import (
+from keycloak_jwt_auth.settings import (
     DEFAULT_CLIENT,
     ClientConfig,
     Timeout,

@@ -8,7 +8,7 @@ from typing import Any
 import requests
 from requests.auth import AuthBase
 
-from keycloak_jwt_auth.settings.config import DEFAULT_CLIENT
+from keycloak_jwt_auth.settings import DEFAULT_CLIENT
 from keycloak_jwt_auth.tokens.manager import TokenManager, get_token_manager
 
 from .transport import url_origin

@@ -24,7 +24,7 @@ import urllib3
 from django.views.decorators.debug import sensitive_variables
 
 from keycloak_jwt_auth.exceptions import KeycloakJWTAuthError, KeycloakUnavailableError, TLSError
-from keycloak_jwt_auth.settings.config import ClientConfig
+from keycloak_jwt_auth.settings import ClientConfig
 
 # Build the caller's errors: from the reason ("timed out", "Connection refused", ...), and
 # from the reason and the HTTP status of an answer that is refused.

@@ -29,13 +29,13 @@ from keycloak_jwt_auth.exceptions import (
     TLSError,
 )
 from keycloak_jwt_auth.http.transport import TOKEN_BODY_LIMIT, exchange, json_body
-from keycloak_jwt_auth.settings.checks import UNFIT_CACHES
-from keycloak_jwt_auth.settings.config import (
+from keycloak_jwt_auth.settings import (
     KEY_METHOD,
     SECRET_METHOD,
     ClientConfig,
     get_client_config,
 )
+from keycloak_jwt_auth.settings.checks import UNFIT_CACHES
 from keycloak_jwt_auth.tokens.manager import refresh_at
 from keycloak_jwt_auth.tokens.token import AccessToken
 from keycloak_jwt_auth.tokens.token_endpoint import first_accepted

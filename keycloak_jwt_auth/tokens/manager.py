@@ -31,7 +31,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from keycloak_jwt_auth.exceptions import KeycloakJWTAuthError
 from keycloak_jwt_auth.ops.metrics import TokenStats, record_token_request
-from keycloak_jwt_auth.settings.config import (
+from keycloak_jwt_auth.settings import (
     CLIENT_SETTINGS,
     DEFAULT_CLIENT,
     ClientConfig,

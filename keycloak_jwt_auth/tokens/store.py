@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from django.core.cache import caches
 
-from keycloak_jwt_auth.settings.config import ClientConfig
+from keycloak_jwt_auth.settings import ClientConfig
 from keycloak_jwt_auth.signals import send, token_cache_failed, token_cache_recovered
 
 from .token import AccessToken

@@ -28,7 +28,7 @@ from keycloak_jwt_auth.exceptions import (
     TokenEndpointUnavailableError,
 )
 from keycloak_jwt_auth.http.transport import TOKEN_BODY_LIMIT, exchange, json_body
-from keycloak_jwt_auth.settings.config import ClientConfig
+from keycloak_jwt_auth.settings import ClientConfig
 
 from .token import AccessToken
 

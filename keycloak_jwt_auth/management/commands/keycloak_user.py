@@ -24,7 +24,7 @@ from keycloak_jwt_auth.admin.api import KeycloakAdmin, UserRepresentation
 from keycloak_jwt_auth.exceptions import KeycloakJWTAuthError
 from keycloak_jwt_auth.management.commands.fetch_token import dumps, one_line
 from keycloak_jwt_auth.masked import Masked
-from keycloak_jwt_auth.settings.config import DEFAULT_CLIENT
+from keycloak_jwt_auth.settings import DEFAULT_CLIENT
 
 
 class Command(BaseCommand):
