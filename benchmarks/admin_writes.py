@@ -167,7 +167,7 @@ def sync_rows(sizes: Sizes, ours: RecordingProxy, theirs: RecordingProxy) -> lis
 
 def async_rows(sizes: Sizes, ours: RecordingProxy, theirs: RecordingProxy) -> list[dict[str, Any]]:
     from keycloak_jwt_auth import AsyncKeycloakAdmin
-    from keycloak_jwt_auth.http.async_transport import aclose_clients
+    from keycloak_jwt_auth.auths.httpx_auth import aclose_clients
 
     our, their = "keycloak_jwt_auth AsyncKeycloakAdmin", "python-keycloak KeycloakAdmin"
     their_admins = [python_keycloak(SERVER_URL), python_keycloak(theirs.url)]

@@ -170,7 +170,7 @@ def admin_throughput(
     ``async_admin_tasks`` tasks at once, all on one event loop (pooled connections belong to
     the loop that opened them)."""
     from keycloak_jwt_auth import AsyncKeycloakAdmin
-    from keycloak_jwt_auth.http.async_transport import aclose_clients
+    from keycloak_jwt_auth.auths.httpx_auth import aclose_clients
 
     tasks = sizes.async_admin_tasks
     tokens_before = [len(proxy.token_requests()) for proxy in (ours, theirs)]

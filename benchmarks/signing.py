@@ -16,8 +16,8 @@ import jwt
 from django.test import override_settings
 
 from benchmarks.common import table
-from keycloak_jwt_auth.client_auth.assertion import build_client_assertion
-from keycloak_jwt_auth.client_auth.keys import KEY_ALGORITHMS, load_private_key
+from keycloak_jwt_auth.client_auth import build_client_assertion
+from keycloak_jwt_auth.keys import KEY_ALGORITHMS, load_private_key
 from keycloak_jwt_auth.settings.config import get_client_config
 
 SECRET = "benchmark-only-secret-" + "x" * 64  # 86 bytes: long enough for HS512
@@ -36,7 +36,7 @@ def rsa_pem(bits: int) -> str:
 
 def contenders() -> list[tuple[str, dict[str, Any]]]:
     """(row label, client settings) for every algorithm."""
-    from keycloak_jwt_auth.client_auth.keys import generate_private_key
+    from keycloak_jwt_auth.keys import generate_private_key
 
     hmac = ("HS256", "HS384", "HS512")
     rows: list[tuple[str, dict[str, Any]]] = [

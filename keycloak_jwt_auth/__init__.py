@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from .admin.api import AsyncKeycloakAdmin, KeycloakAdmin
+from .auths.requests_auth import ServiceAccountAuth
+from .clients import aget_access_token, get_access_token, get_token_manager
 from .exceptions import (
     AdminAPIError,
     AdminAuthenticationError,
@@ -31,8 +33,7 @@ from .exceptions import (
     TokenEndpointUnavailableError,
     UnauthorizedClientError,
 )
-from .http.requests_auth import ServiceAccountAuth
-from .tokens.manager import TokenManager, aget_access_token, get_access_token, get_token_manager
+from .tokens.manager import TokenManager
 from .tokens.token import AccessToken
 
 __all__ = [
@@ -72,7 +73,7 @@ def __getattr__(name: str) -> Any:
     # HttpxServiceAccountAuth subclasses httpx.Auth: imported on first use, so that the package
     # imports without httpx (a ConfigurationError then says which extra to install).
     if name == "HttpxServiceAccountAuth":
-        from .http.async_transport import HttpxServiceAccountAuth
+        from .auths.httpx_auth import HttpxServiceAccountAuth
 
         return HttpxServiceAccountAuth
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

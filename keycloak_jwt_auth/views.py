@@ -25,10 +25,10 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_POST, require_safe
 
 from .admin.api import AsyncKeycloakAdmin, KeycloakAdmin, UserRepresentation
-from .client_auth.assertion import published_keys
+from .clients import clients, get_token_manager
 from .exceptions import AdminForbiddenError, KeycloakJWTAuthError, KeycloakUnavailableError
-from .settings.config import DEFAULT_CLIENT, demo_views_allow_anonymous, demo_write_client
-from .tokens.manager import TokenManager, get_token_manager, refresh_at
+from .settings import DEFAULT_CLIENT, demo_views_allow_anonymous, demo_write_client
+from .tokens.manager import TokenManager
 from .tokens.token import AccessToken
 
 PAGE_SIZE = 10
@@ -111,7 +111,7 @@ def _status(client: str, token: AccessToken, from_cache: bool) -> dict[str, Any]
 
 def activity(manager: TokenManager, token: AccessToken) -> dict[str, Any]:
     """What this process's manager did so far, and when it renews ``token``."""
-    renew_at = refresh_at(token, manager.config.refresh_margin)
+    renew_at = manager.renew_from(token)
     return {
         **manager.stats.as_dict(),
         "cache_failures": manager.store.failures,
@@ -215,8 +215,16 @@ def _json_view(build: Callable[[HttpRequest], dict[str, Any]]) -> View:
     return view
 
 
+def default_token_status(request: HttpRequest) -> dict[str, Any]:
+    return token_status()
+
+
+async def adefault_token_status(request: HttpRequest) -> dict[str, Any]:
+    return await atoken_status()
+
+
 api_users = _json_view(users_page)
-api_token = _json_view(lambda request: token_status())
+api_token = _json_view(default_token_status)
 
 
 def _async_json_view(build: Callable[[HttpRequest], Awaitable[dict[str, Any]]]) -> AsyncView:
@@ -232,7 +240,7 @@ def _async_json_view(build: Callable[[HttpRequest], Awaitable[dict[str, Any]]]) 
 
 
 async_api_users = _async_json_view(ausers_page)
-async_api_token = _async_json_view(lambda request: atoken_status())
+async_api_token = _async_json_view(adefault_token_status)
 
 
 # --- the "create user" form: an Admin API write ------------------------------------------------
@@ -289,6 +297,6 @@ def jwks(request: HttpRequest) -> HttpResponse:
     """The JSON Web Key Set of every ``private_key_jwt`` client (current and next public keys),
     for Keycloak's "JWKS URL". Mount it where Keycloak can reach it, e.g.
     ``path(".well-known/jwks.json", jwks)``."""
-    response = JsonResponse({"keys": published_keys()}, content_type=JWKS_CONTENT_TYPE)
+    response = JsonResponse({"keys": clients.published_keys()}, content_type=JWKS_CONTENT_TYPE)
     patch_cache_control(response, public=True, max_age=JWKS_MAX_AGE)
     return response

@@ -17,7 +17,7 @@ from typing import Any
 import jwt
 import requests
 
-from keycloak_jwt_auth.client_auth.assertion import ASSERTION_TYPE, new_jti
+from keycloak_jwt_auth.client_auth import ASSERTION_TYPE, new_jti
 
 from .shared_cache import cache_kind, configure
 

@@ -44,9 +44,7 @@ def _fresh_state() -> Iterator[None]:
 def _no_backoff_sleep(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     """Retries back off for a random time; unit tests need not wait for it."""
     if "keycloak" not in request.keywords and "redis" not in request.keywords:
-        monkeypatch.setattr(
-            "keycloak_jwt_auth.tokens.token_endpoint.random.uniform", lambda a, b: 0.0
-        )
+        monkeypatch.setattr("keycloak_jwt_auth.tokens.flow.random.uniform", lambda a, b: 0.0)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from keycloak_jwt_auth.client_auth.keys import generate_private_key
+from keycloak_jwt_auth.keys import generate_private_key
 
 
 def pem(algorithm: str, number: int = 0) -> str:

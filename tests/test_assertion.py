@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from keycloak_jwt_auth.client_auth.assertion import (
+from keycloak_jwt_auth.client_auth import (
     ClientSecretJwt,
     build_client_assertion,
     client_authentication,

@@ -15,7 +15,8 @@ import pytest
 import responses
 
 from keycloak_jwt_auth import InvalidClientError, aget_access_token, get_access_token
-from keycloak_jwt_auth.tokens.manager import get_token_manager
+from keycloak_jwt_auth.clients import get_token_manager
+from keycloak_jwt_auth.tokens.token import AccessToken
 
 from .conftest import TOKEN_URL, token_body, token_calls
 
@@ -141,9 +142,7 @@ def test_a_due_renewal_does_not_make_tasks_wait(
     assert old is not None
     manager._serving = (old, time.time() - 1)  # time to look again / renew
     mocked.replace(responses.POST, TOKEN_URL, body=json.dumps(token_body("new")))
-    monkeypatch.setattr(
-        "keycloak_jwt_auth.tokens.manager.refresh_at", lambda token, margin: token.expires_at - 310
-    )
+    monkeypatch.setattr(AccessToken, "renew_from", lambda token, margin: token.expires_at - 310)
 
     async def main() -> tuple[str, float]:
         started = time.perf_counter()

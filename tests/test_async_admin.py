@@ -31,7 +31,7 @@ from keycloak_jwt_auth import (
     KeycloakUnavailableError,
     TLSError,
 )
-from keycloak_jwt_auth.http.async_transport import async_client
+from keycloak_jwt_auth.auths.httpx_auth import async_client
 
 from .conftest import ADMIN_URL, token_body, token_calls
 

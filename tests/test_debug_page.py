@@ -25,8 +25,8 @@ from keycloak_jwt_auth import (
     AsyncKeycloakAdmin,
     KeycloakAdmin,
     get_access_token,
-    get_token_manager,
 )
+from keycloak_jwt_auth.clients import clients
 
 from .keyring import key_settings, pem
 from .loopback import Answer, Loopback
@@ -59,7 +59,7 @@ def reports(action: Callable[[], Any]) -> Iterator[str]:
     """The HTML and text reports of ``action``'s failure, with DEBUG on and off."""
     for debug in (True, False):
         with override_settings(DEBUG=debug):
-            get_token_manager.__globals__["_managers"].clear()  # fail from a cold start
+            clients.reset()  # fail from a cold start
             reporter = ExceptionReporter(RequestFactory().get("/"), *capture(action))
             yield reporter.get_traceback_html()
             yield reporter.get_traceback_text()

@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.conf import settings
 from django.test import override_settings
 
-from keycloak_jwt_auth.client_auth.assertion import published_keys
-from keycloak_jwt_auth.client_auth.keys import load_private_key
+from keycloak_jwt_auth.clients import clients
 from keycloak_jwt_auth.exceptions import OAuthError
+from keycloak_jwt_auth.keys import load_private_key
 from keycloak_jwt_auth.ops.doctor import FAIL, OK, WARN, Probe, _measure_skew, diagnose, token_hint
 from keycloak_jwt_auth.settings.config import get_client_config
 from keycloak_jwt_auth.testing import FakeKeycloak
@@ -182,7 +182,7 @@ def public_pem(private_pem: str) -> str:
 
 def serve_jwks(host: Loopback, **extra: Any) -> None:
     with override_settings(KEYCLOAK_JWT_AUTH={**settings.KEYCLOAK_JWT_AUTH, **extra}):
-        host.route("/jwks", Answer(200, json.dumps({"keys": published_keys()}).encode()))
+        host.route("/jwks", Answer(200, json.dumps({"keys": clients.published_keys()}).encode()))
 
 
 def test_a_healthy_key_client(key_client: Loopback) -> None:

@@ -16,8 +16,9 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 
-from keycloak_jwt_auth.client_auth.assertion import build_client_assertion, published_keys
-from keycloak_jwt_auth.client_auth.keys import (
+from keycloak_jwt_auth.client_auth import build_client_assertion
+from keycloak_jwt_auth.clients import clients
+from keycloak_jwt_auth.keys import (
     KEY_ALGORITHMS,
     load_private_key,
     public_jwk,
@@ -55,7 +56,7 @@ def test_thumbprint_matches_rfc_7638_example() -> None:
 def test_assertions_verify_with_the_published_key(algorithm: str) -> None:
     with with_keys(**key_settings(algorithm)):
         config = get_client_config()
-        keys = published_keys()
+        keys = clients.published_keys()
     assertion = build_client_assertion(config)
 
     header = jwt.get_unverified_header(assertion)
@@ -89,7 +90,7 @@ def test_a_public_jwk_has_no_private_member(algorithm: str) -> None:
 def test_key_id_names_the_current_key_and_the_next_key_is_published_by_thumbprint() -> None:
     with with_keys(**key_settings(KEY_ID="key-2026-11", NEXT_PRIVATE_KEY=pem("RS256", 1))):
         config = get_client_config()
-        keys = published_keys()
+        keys = clients.published_keys()
     assert [k["kid"] for k in keys] == ["key-2026-11", thumbprint(keys[1])]
     assert jwt.get_unverified_header(build_client_assertion(config))["kid"] == "key-2026-11"
     assert {k["alg"] for k in keys} == {"RS256"} and {k["use"] for k in keys} == {"sig"}
@@ -125,9 +126,9 @@ def test_the_jwks_view_serves_every_key_client_and_nothing_private() -> None:
 
 def test_the_jwks_follows_a_settings_change() -> None:
     with with_keys(**key_settings()):
-        first = published_keys()
+        first = clients.published_keys()
     with with_keys(**key_settings(number=1)):
-        second = published_keys()
+        second = clients.published_keys()
     assert first != second
 
 
@@ -267,7 +268,7 @@ def test_without_cryptography_a_key_client_is_refused_with_the_install_hint(
 
 
 def test_cryptography_missing_is_detected(monkeypatch: pytest.MonkeyPatch) -> None:
-    from keycloak_jwt_auth.client_auth.keys import cryptography_installed
+    from keycloak_jwt_auth.keys import cryptography_installed
 
     assert cryptography_installed()
     monkeypatch.setitem(sys.modules, "cryptography", None)  # what an absent package does

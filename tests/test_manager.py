@@ -17,7 +17,7 @@ from django.test import override_settings
 
 from keycloak_jwt_auth import get_access_token, get_token_manager
 from keycloak_jwt_auth.exceptions import InvalidClientError, TokenEndpointUnavailableError
-from keycloak_jwt_auth.tokens.manager import Flight, TokenManager, refresh_at
+from keycloak_jwt_auth.tokens.manager import Flight, TokenManager
 from keycloak_jwt_auth.tokens.store import token_cache_key
 from keycloak_jwt_auth.tokens.token import AccessToken
 
@@ -124,7 +124,7 @@ def test_short_lived_token_is_not_renewed_on_every_call(token_endpoint: Any, clo
     assert len(token_calls(mocked)) == 1
     held = get_token_manager().peek()
     assert held is not None
-    assert refresh_at(held, 30) == pytest.approx(clock.now - 5.5 + 6, abs=0.1)
+    assert held.renew_from(30) == pytest.approx(clock.now - 5.5 + 6, abs=0.1)
 
 
 def test_expired_token_is_replaced(token_endpoint: Any, clock: Clock) -> None:
@@ -537,7 +537,7 @@ def test_a_bug_in_a_renewal_is_logged_with_its_traceback(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setattr("keycloak_jwt_auth.tokens.manager.request_token", broken)
+    monkeypatch.setattr("keycloak_jwt_auth.tokens.manager.run_flow", broken)
     clock.now += 290
     with caplog.at_level(logging.WARNING, logger="keycloak_jwt_auth"):
         assert get_access_token() == "old"

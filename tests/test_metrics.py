@@ -133,7 +133,7 @@ sys.modules["opentelemetry"] = None  # as if not installed: importing it raises 
 import django
 django.setup()
 from keycloak_jwt_auth.ops import metrics
-from keycloak_jwt_auth.tokens.manager import get_token_manager
+from keycloak_jwt_auth.clients import get_token_manager
 assert metrics.otel is None and metrics._instruments is None
 metrics.use_meter_provider()
 metrics.record_admin_request("default", "GET", 200)

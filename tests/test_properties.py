@@ -9,7 +9,6 @@ import math
 import time
 from typing import Any
 
-import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,8 +17,9 @@ from keycloak_jwt_auth.exceptions import (
     OAuthError,
     TokenEndpointUnavailableError,
 )
+from keycloak_jwt_auth.http.steps import Reply
+from keycloak_jwt_auth.tokens.flow import parse_token_response
 from keycloak_jwt_auth.tokens.token import MAX_LIFETIME, TOKEN_CHARACTERS, AccessToken
-from keycloak_jwt_auth.tokens.token_endpoint import parse_token_response
 
 NUMBERS = st.one_of(
     st.integers(min_value=-(10**400), max_value=10**400),
@@ -56,12 +56,8 @@ def assert_usable(token: AccessToken, issued_at: float) -> None:
     assert repr(token.value) == "'********'"
 
 
-def answer(status: int, body: bytes) -> requests.Response:
-    response = requests.Response()
-    response.status_code, response._content = status, body
-    response.url = "https://keycloak.test/token"
-    response.headers["Content-Type"] = "application/json"
-    return response
+def answer(status: int, body: bytes) -> Reply:
+    return Reply(status, {"Content-Type": "application/json"}, body, "https://keycloak.test/token")
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])

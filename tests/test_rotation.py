@@ -18,7 +18,7 @@ from django.core.cache import caches
 from django.test import override_settings
 
 from keycloak_jwt_auth import UnauthorizedClientError, get_access_token, get_token_manager
-from keycloak_jwt_auth.client_auth.assertion import published_keys
+from keycloak_jwt_auth.clients import clients
 from keycloak_jwt_auth.exceptions import InvalidClientError, InvalidScopeError
 from keycloak_jwt_auth.tokens.store import token_cache_key
 
@@ -104,7 +104,7 @@ def new_process() -> None:
 def test_deploying_the_new_secret_first(
     keycloak: StandInKeycloak, rotating: None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="keycloak_jwt_auth.client_auth.assertion")
+    caplog.set_level(logging.INFO, logger="keycloak_jwt_auth.client_auth.methods")
     keycloak.secrets = {OLD}  # Keycloak still has the old secret
     fetch()
     assert keycloak.signed_with == [NEW, OLD]
@@ -191,14 +191,14 @@ def test_without_fallbacks_nothing_is_shared(keycloak: StandInKeycloak) -> None:
 
 def kid_of(number: int) -> str:
     with with_client(**key_settings(number=number)):
-        return published_keys()[0]["kid"]
+        return clients.published_keys()[0]["kid"]
 
 
 def publish(keycloak: StandInKeycloak, *numbers: int) -> None:
     """What Keycloak has read from the JWKS URL."""
     for number in numbers:
         with with_client(**key_settings(number=number)):
-            jwk = published_keys()[0]
+            jwk = clients.published_keys()[0]
         keycloak.keys[jwk["kid"]] = jwt.PyJWK(jwk).key
 
 

@@ -23,7 +23,7 @@ from keycloak_jwt_auth import (
     aget_access_token,
     get_access_token,
 )
-from keycloak_jwt_auth.client_auth.assertion import ASSERTION_TYPE
+from keycloak_jwt_auth.client_auth import ASSERTION_TYPE
 from keycloak_jwt_auth.exceptions import (
     AdminForbiddenError,
     AdminNotFoundError,

@@ -13,6 +13,7 @@ import responses
 from django.conf import settings
 from django.test import override_settings
 
+from keycloak_jwt_auth.client_auth import client_authentication
 from keycloak_jwt_auth.exceptions import (
     InvalidClientError,
     InvalidTokenResponseError,
@@ -22,9 +23,9 @@ from keycloak_jwt_auth.exceptions import (
     TokenEndpointUnavailableError,
     UnauthorizedClientError,
 )
-from keycloak_jwt_auth.http.transport import network_cause
+from keycloak_jwt_auth.http.transport import network_cause, run_flow
 from keycloak_jwt_auth.settings.config import get_client_config
-from keycloak_jwt_auth.tokens.token_endpoint import request_token
+from keycloak_jwt_auth.tokens.flow import token_flow
 
 from .conftest import TOKEN_URL, token_body
 
@@ -32,7 +33,9 @@ SECRET = settings.TEST_SECRET
 
 
 def fetch() -> Any:
-    return request_token(get_client_config(), session=requests.Session())
+    config = get_client_config()
+    flow = token_flow(config, client_authentication(config))
+    return run_flow(flow, requests.Session(), config).token
 
 
 def form_of(call: Any) -> dict[str, list[str]]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
-import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import (
@@ -21,16 +19,14 @@ from typing import (
 from urllib.parse import quote, unquote, urlsplit
 
 import requests
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 
+from keycloak_jwt_auth.auths.requests_auth import ServiceAccountAuth
+from keycloak_jwt_auth.clients import clients as configured_clients
 from keycloak_jwt_auth.exceptions import AdminAPIError, AdminUnavailableError
-from keycloak_jwt_auth.http.requests_auth import ServiceAccountAuth
 from keycloak_jwt_auth.http.transport import ADMIN_BODY_LIMIT, exchange, json_body
 from keycloak_jwt_auth.masked import Masked
 from keycloak_jwt_auth.ops.metrics import record_admin_request
 from keycloak_jwt_auth.settings import (
-    CLIENT_SETTINGS,
     DEFAULT_CLIENT,
     ClientConfig,
     get_client_config,
@@ -95,31 +91,17 @@ ROLES_BY_RESOURCE = {
     "": "view-realm",
 }
 
-_sessions: dict[tuple[str, int], requests.Session] = {}
-_sessions_lock = threading.Lock()
-
-
-@receiver(setting_changed)
-def _drop_sessions(*, setting: str, **kwargs: object) -> None:
-    if setting in CLIENT_SETTINGS:
-        with _sessions_lock:
-            for session in _sessions.values():
-                session.close()
-            _sessions.clear()
-
 
 def admin_session(client: str) -> requests.Session:
-    """One pooled session per client and process (a forked worker gets its own sockets)."""
-    key = (client, os.getpid())
-    session = _sessions.get(key)
-    if session is None:
-        with _sessions_lock:
-            session = _sessions.get(key)
-            if session is None:
-                session = _sessions[key] = requests.Session()
-                session.auth = ServiceAccountAuth(client)
-                session.headers["Accept"] = "application/json"
-    return session
+    """The client's pooled Admin API session (per process: a forked worker gets its own)."""
+
+    def build() -> requests.Session:
+        session = requests.Session()
+        session.auth = ServiceAccountAuth(client)
+        session.headers["Accept"] = "application/json"
+        return session
+
+    return configured_clients[client].keep("admin_session", build)
 
 
 def realm_path(*segments: str) -> str:
@@ -571,11 +553,13 @@ class AsyncKeycloakAdmin:
     Needs the ``async`` extra: ``pip install keycloak-jwt-auth[async]``."""
 
     def __init__(self, client: str = DEFAULT_CLIENT) -> None:
+        from keycloak_jwt_auth.auths import httpx_auth
         from keycloak_jwt_auth.http import (
             async_transport as async_http,  # raises ConfigurationError without httpx
         )
 
         self._http = async_http
+        self._auth = httpx_auth
         self.client = client
         self.config: ClientConfig = get_client_config(client)
 
@@ -632,7 +616,7 @@ class AsyncKeycloakAdmin:
 
     async def _run(self, call: Call[J]) -> J:
         url, options = f"{self.config.admin_url}{call.path}", request_options(call, self.config)
-        client = self._http.async_client(self.client)
+        client = self._auth.async_client(self.client)
         response = await self._http.aexchange(client, call.method, url, **options)
         record_admin_request(self.client, call.method, response.status_code)
         body, location = self._http.json_body(response), response.headers.get("Location")

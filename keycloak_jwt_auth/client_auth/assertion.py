@@ -1,39 +1,14 @@
-"""Client authentication: the client assertion (RFC 7523 section 2.2) and who signs it.
-
-The claims are the same for every method; a method is a strategy that only signs them:
-``client_secret_jwt`` (HMAC with the client secret, or one of ``FALLBACK_SECRETS`` while a
-secret is being rotated) and ``private_key_jwt`` (the client's private key; Keycloak reads the
-public key from the JWKS this app serves). Nothing outside this module knows which method a
-client uses.
-"""
+"""The client assertion (RFC 7523 section 2.2): the same claims for every method, signed by
+whichever credential the client's authentication method picks (see ``methods.py``)."""
 
 from __future__ import annotations
 
-import functools
-import logging
 import secrets
 import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-import jwt
-from django.core.signals import setting_changed
-from django.dispatch import receiver
-from django.utils.crypto import salted_hmac
-
-from keycloak_jwt_auth.exceptions import ConfigurationError
-from keycloak_jwt_auth.masked import Masked
-from keycloak_jwt_auth.settings import (
-    CLIENT_SETTINGS,
-    KEY_METHOD,
-    ClientConfig,
-    client_names,
-    get_client_config,
-)
-
-from .keys import load_private_key, public_jwk
-
-logger = logging.getLogger(__name__)
+from keycloak_jwt_auth.settings import ClientConfig
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -50,149 +25,17 @@ class Signer(Protocol):
 
 
 class ClientAuthentication(Protocol):
-    """A client authentication method: the credentials to try, best first, and what to remember
-    when Keycloak accepted one."""
+    """A client authentication method: the credentials to try, best first (``hint``: what
+    another process learned, see ``accepted``), and what to remember when Keycloak accepted
+    one (a hint worth sharing with other processes, or None)."""
 
-    def candidates(self, shared_choice: object = None) -> Sequence[Signer]: ...
+    def candidates(self, hint: object = None) -> Sequence[Signer]: ...
+
+    def wants_hint(self) -> bool:
+        """Whether ``candidates`` has a choice that a shared hint could improve."""
+        ...
 
     def accepted(self, signer: Signer) -> str | None: ...
-
-
-class SharedChoice(Protocol):
-    """Where processes tell each other which secret Keycloak accepts (``TokenStore``)."""
-
-    def shared_secret_choice(self) -> object: ...
-
-    def share_secret_choice(self, fingerprint: str) -> None: ...
-
-
-class SecretSigner:
-    """HS256/384/512 with one secret; ``position`` 0 is ``CLIENT_SECRET``, then the fallbacks."""
-
-    def __init__(self, secret: str, algorithm: str, position: int, typ: str) -> None:
-        self._key = secret.encode()
-        self.algorithm = algorithm
-        self.position = position
-        self.typ = typ
-
-    @functools.cached_property
-    def fingerprint(self) -> str:
-        """Names the secret across processes without revealing it (keyed with SECRET_KEY; only
-        computed when there are fallback secrets to choose from)."""
-        return salted_hmac("keycloak_jwt_auth.secret", self._key).hexdigest()[:32]
-
-    def __repr__(self) -> str:
-        return f"SecretSigner(algorithm={self.algorithm!r}, position={self.position})"
-
-    @property
-    def name(self) -> str:
-        return "CLIENT_SECRET" if self.position == 0 else f"FALLBACK_SECRETS[{self.position - 1}]"
-
-    def sign(self, claims: dict[str, Any]) -> str:
-        return jwt.encode(claims, self._key, algorithm=self.algorithm, headers={"typ": self.typ})
-
-
-class ClientSecretJwt:
-    """``client_secret_jwt``: the secret never leaves. With ``FALLBACK_SECRETS``, a refused
-    signature is retried with the next secret, and the one Keycloak accepts is tried first from
-    then on, in this process and (by fingerprint) in every process sharing the cache."""
-
-    def __init__(self, config: ClientConfig) -> None:
-        every_secret = (config.client_secret, *config.fallback_secrets)
-        self.client = config.name
-        self.signers = [
-            SecretSigner(secret, config.algorithm, position, config.assertion_typ)
-            for position, secret in enumerate(every_secret)
-        ]
-        self.preferred = self.signers[0]
-
-    def __repr__(self) -> str:
-        return f"ClientSecretJwt(client={self.client!r}, secrets={len(self.signers)})"
-
-    def candidates(self, shared_choice: object = None) -> list[SecretSigner]:
-        shared = [s for s in self.signers if shared_choice and s.fingerprint == shared_choice]
-        first = shared[0] if shared else self.preferred
-        return [first, *(signer for signer in self.signers if signer is not first)]
-
-    def accepted(self, signer: Signer) -> str | None:
-        """Remember ``signer``; its fingerprint when there is a choice worth sharing."""
-        assert isinstance(signer, SecretSigner)
-        if signer is not self.preferred:
-            self.preferred = signer
-            logger.log(
-                logging.WARNING if signer.position else logging.INFO,
-                "Keycloak accepted %s of client %s%s",
-                signer.name,
-                self.client,
-                ": finish the secret rotation (see README, 'Rotating the client secret')"
-                if signer.position
-                else "",
-            )
-        return signer.fingerprint if len(self.signers) > 1 else None
-
-
-class KeySigner:
-    """One private key; ``kid`` names its public key in the JWKS."""
-
-    def __init__(self, pem: str, algorithm: str, kid: str | None, typ: str, name: str) -> None:
-        self._key = load_private_key(pem)
-        self.algorithm = algorithm
-        self.jwk = public_jwk(self._key, algorithm, kid)
-        self.headers = {"kid": self.jwk["kid"], "typ": typ}
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"KeySigner(algorithm={self.algorithm!r}, kid={self.jwk['kid']!r})"
-
-    def sign(self, claims: dict[str, Any]) -> str:
-        return jwt.encode(claims, self._key, algorithm=self.algorithm, headers=self.headers)
-
-
-class PrivateKeyJwt:
-    """``private_key_jwt``: the private key signs; Keycloak checks with the public key it reads
-    from the JWKS (``kid`` names it there). The other published key (``NEXT_PRIVATE_KEY``) signs
-    only when Keycloak refuses the current one: during a rotation Keycloak re-reads the JWKS for
-    an unknown ``kid`` at most every 10 seconds, so a new key can be refused for that long."""
-
-    def __init__(self, config: ClientConfig) -> None:
-        assert config.private_key is not None  # conf refuses private_key_jwt without a key
-        algorithm, typ = config.algorithm, config.assertion_typ
-        self.client = config.name
-        self.current = KeySigner(config.private_key, algorithm, config.key_id, typ, "PRIVATE_KEY")
-        self.signers = [self.current]
-        if config.next_private_key:
-            # Its kid is always its thumbprint: KEY_ID names the current key.
-            name = "NEXT_PRIVATE_KEY"
-            self.signers.append(KeySigner(config.next_private_key, algorithm, None, typ, name))
-
-    def __repr__(self) -> str:
-        return f"PrivateKeyJwt(client={self.client!r}, kids={[s.jwk['kid'] for s in self.signers]})"
-
-    def candidates(self, shared_choice: object = None) -> list[KeySigner]:
-        return self.signers  # the current key first, always: it is the one Keycloak should know
-
-    def accepted(self, signer: Signer) -> None:
-        if signer is not self.current:
-            logger.warning(
-                "Keycloak refused PRIVATE_KEY of client %s and accepted NEXT_PRIVATE_KEY: it "
-                "has not read the current key from the JWKS URL yet (it re-reads it at most "
-                "every 10 seconds)",
-                self.client,
-            )
-        return None
-
-
-_methods: dict[ClientConfig, ClientAuthentication] = {}
-
-
-def client_authentication(config: ClientConfig) -> ClientAuthentication:
-    """The client authentication method ``config`` asks for (built once: keys are parsed once,
-    and the secret Keycloak accepted is remembered)."""
-    method = _methods.get(config)
-    if method is None:
-        keys = config.auth_method == KEY_METHOD
-        method = _methods[config] = PrivateKeyJwt(config) if keys else ClientSecretJwt(config)
-    return method
 
 
 def new_jti() -> str:
@@ -200,16 +43,13 @@ def new_jti() -> str:
     return secrets.token_urlsafe(24)
 
 
-def build_client_assertion(
-    config: ClientConfig, signer: Signer | None = None, *, now: float | None = None
-) -> str:
-    """A fresh assertion: ``iss`` = ``sub`` = client id, one ``aud``, new ``jti``, signed by
-    ``signer`` (default: the method's first candidate).
+def assertion_claims(config: ClientConfig, *, now: float | None = None) -> dict[str, Any]:
+    """Fresh claims: ``iss`` = ``sub`` = client id, one ``aud``, a new ``jti``.
 
     ``now`` exists for tests that need an old ``iat``; callers never reuse an assertion.
     """
     issued_at = int(time.time() if now is None else now)
-    claims = {
+    return {
         "iss": config.client_id,
         "sub": config.client_id,
         # One string: Keycloak 26.2+ rejects an assertion with several audiences.
@@ -218,43 +58,3 @@ def build_client_assertion(
         "exp": issued_at + config.assertion_lifetime,
         "jti": new_jti(),
     }
-    signer = signer or client_authentication(config).candidates()[0]
-    return Masked(signer.sign(claims))
-
-
-# --- the public keys this app publishes ------------------------------------------------------
-
-
-_published: list[dict[str, str]] | None = None
-
-
-def published_keys() -> list[dict[str, str]]:
-    """The public JWKs of every usable ``private_key_jwt`` client: its current key and, during a
-    rotation, the next one. Clients with unusable settings are left out (checks report them)."""
-    global _published
-    if _published is None:
-        _published = _public_keys()
-    return _published
-
-
-def _public_keys() -> list[dict[str, str]]:
-    jwks: list[dict[str, str]] = []
-    for name in client_names():
-        try:
-            config = get_client_config(name)
-        except ConfigurationError:
-            continue
-        if config.auth_method != KEY_METHOD:
-            continue
-        method = client_authentication(config)
-        assert isinstance(method, PrivateKeyJwt)
-        jwks.extend(signer.jwk for signer in method.signers if signer.jwk not in jwks)
-    return jwks
-
-
-@receiver(setting_changed)
-def _forget_methods(*, setting: str, **kwargs: Any) -> None:
-    global _published
-    if setting in CLIENT_SETTINGS:
-        _methods.clear()
-        _published = None

@@ -1,5 +1,5 @@
-"""Async HTTP with httpx: the transport policy of ``transport.py`` for ``AsyncKeycloakAdmin``,
-its pooled clients, and ``HttpxServiceAccountAuth``.
+"""Async HTTP with httpx: the policy of ``transport.py`` (timeouts, TLS, no redirects, size caps,
+the same errors) for ``AsyncKeycloakAdmin``, and ``arun_flow``, the async driver of a sans-IO flow.
 
 Imported only when async HTTP is used: without httpx (the ``async`` extra) it raises a
 ``ConfigurationError`` that says what to install.
@@ -8,22 +8,15 @@ Imported only when async HTTP is used: without httpx (the ``async`` extra) it ra
 from __future__ import annotations
 
 import asyncio
-import os
 import ssl
-import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Generator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Generator
+from typing import Any, TypeVar
 
 from keycloak_jwt_auth.exceptions import ConfigurationError, KeycloakJWTAuthError
-from keycloak_jwt_auth.settings import (
-    DEFAULT_CLIENT,
-    ClientConfig,
-    Timeout,
-    get_client_config,
-)
-from keycloak_jwt_auth.tokens.manager import TokenManager, get_token_manager
+from keycloak_jwt_auth.settings import ClientConfig, Timeout
 
-from .transport import Refused, Unavailable, judge, tls_error, url_origin
+from .steps import Pause, Pump, Reply, Send
+from .transport import Refused, Unavailable, judge, tls_error
 
 try:
     import httpx
@@ -31,6 +24,32 @@ except ImportError:  # pragma: no cover (the tests run with the extra installed)
     raise ConfigurationError(
         "keycloak_jwt_auth's async HTTP needs httpx: pip install keycloak-jwt-auth[async]"
     ) from None
+
+
+T = TypeVar("T")
+
+
+async def arun_flow(
+    flow: Generator[Send | Pause, Reply | None, T],
+    client: httpx.AsyncClient,
+    config: ClientConfig,
+    *,
+    on_pause: Callable[[], None] | None = None,
+) -> T:
+    """``transport.run_flow`` with httpx: the same flow, its pauses awaited instead of slept."""
+    pump = Pump(flow, on_pause)
+    for step in pump:
+        with pump.answering():
+            if isinstance(step, Pause):
+                await asyncio.sleep(step.seconds)
+            else:
+                answer = await aexchange(
+                    client, step.method, step.url, config=config, **step.options()
+                )
+                pump.reply = Reply(
+                    answer.status_code, answer.headers, answer.content, str(answer.url)
+                )
+    return pump.result
 
 
 async def aexchange(
@@ -97,83 +116,3 @@ def json_body(response: httpx.Response) -> Any:
         return response.json()
     except (ValueError, RecursionError):
         return None
-
-
-# --- one pooled client per Keycloak client, event loop and process --------------------------
-
-_clients: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[str, int], httpx.AsyncClient]
-] = weakref.WeakKeyDictionary()
-
-
-def async_client(client: str) -> httpx.AsyncClient:
-    """This loop's pooled client for ``client`` (a forked child or another loop gets its own:
-    connections belong to the loop and the process that opened them)."""
-    mine = _clients.setdefault(asyncio.get_running_loop(), {})
-    key = (client, os.getpid())
-    if key not in mine:
-        config = get_client_config(client)
-        mine[key] = httpx.AsyncClient(
-            auth=HttpxServiceAccountAuth(client),
-            verify=config.verify,
-            headers={"Accept": "application/json"},
-            follow_redirects=False,
-        )
-    return mine[key]
-
-
-async def aclose_clients() -> None:
-    """Close this event loop's pooled clients (e.g. in an ASGI lifespan's shutdown)."""
-    for http in _clients.pop(asyncio.get_running_loop(), {}).values():
-        await http.aclose()
-
-
-# --- the auth --------------------------------------------------------------------------------
-
-
-class HttpxServiceAccountAuth(httpx.Auth):
-    """``Authorization: Bearer <token>`` for ``httpx.Client`` and ``httpx.AsyncClient``, with
-    the rule of ``ServiceAccountAuth``: after a 401 from where the token was sent (same scheme,
-    host and port), drop that token and retry once with a fresh one."""
-
-    def __init__(self, client: str = DEFAULT_CLIENT) -> None:
-        self.client = client
-
-    def __repr__(self) -> str:
-        return f"HttpxServiceAccountAuth(client={self.client!r})"
-
-    @property
-    def manager(self) -> TokenManager:
-        return get_token_manager(self.client)
-
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
-        request.headers["Authorization"] = self.manager.get_token().authorization
-        response = yield request
-        if self._refused_here(request, response) and self.manager.invalidate(_bearer(request)):
-            request.headers["Authorization"] = self.manager.get_token().authorization
-            yield request
-
-    async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        request.headers["Authorization"] = (await self.manager.aget_token()).authorization
-        response = yield request
-        if self._refused_here(request, response) and await asyncio.to_thread(
-            self.manager.invalidate,
-            _bearer(request),  # the shared cache: not on the loop
-        ):
-            request.headers["Authorization"] = (await self.manager.aget_token()).authorization
-            yield request
-
-    @staticmethod
-    def _refused_here(request: httpx.Request, response: httpx.Response) -> bool:
-        """A 401 from where the token was sent, to the request that carried it."""
-        return (
-            response.status_code == 401
-            and url_origin(str(response.request.url)) == url_origin(str(request.url))
-            and response.request.headers.get("Authorization") == request.headers["Authorization"]
-        )
-
-
-def _bearer(request: httpx.Request) -> str:
-    return request.headers["Authorization"].removeprefix("Bearer ")

@@ -9,14 +9,17 @@
   exception, whose frames hold the request's headers and body (an error page or tracker that
   shows frame locals would show the assertion or the token).
 
-What an answer *means* is mapped by tables in ``exceptions.py`` (OAuth errors, Admin API statuses).
+What an answer *means* is mapped by tables in ``exceptions.py`` (OAuth errors, Admin API statuses)
+and by the token flow. ``run_flow`` here and ``async_transport.arun_flow`` are the two drivers of
+the sans-IO token flow (``tokens/flow.py``): the same decisions, sent with requests or httpx.
 """
 
 from __future__ import annotations
 
+import time
 import zlib
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Generator, Iterable, Mapping
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -24,6 +27,7 @@ import urllib3
 from django.views.decorators.debug import sensitive_variables
 
 from keycloak_jwt_auth.exceptions import KeycloakJWTAuthError, KeycloakUnavailableError, TLSError
+from keycloak_jwt_auth.http.steps import Pause, Pump, Reply, Send
 from keycloak_jwt_auth.settings import ClientConfig
 
 # Build the caller's errors: from the reason ("timed out", "Connection refused", ...), and
@@ -32,6 +36,7 @@ Unavailable = Callable[[str], KeycloakUnavailableError]
 Refused = Callable[[str, int], KeycloakJWTAuthError]
 
 TOKEN_BODY_LIMIT = 64 * 1024  # a token response is a few KiB
+T = TypeVar("T")
 ADMIN_BODY_LIMIT = 16 * 1024 * 1024  # a page of full user representations
 CHUNK = 64 * 1024
 COMPRESSED = ("gzip", "x-gzip", "deflate")
@@ -74,6 +79,27 @@ def exchange(
         if failure is None:
             return response
     raise failure  # raised outside the except blocks: no requests exception in its chain
+
+
+def run_flow(
+    flow: Generator[Send | Pause, Reply | None, T],
+    session: requests.Session,
+    config: ClientConfig,
+    *,
+    on_pause: Callable[[], None] | None = None,
+) -> T:
+    """Pump a sans-IO flow with requests: each ``Send`` goes out under the policy above (its
+    error thrown back into the flow), each ``Pause`` is slept and followed by ``on_pause`` (a
+    caller holding a cross-process lock extends it there); the flow's result is returned."""
+    pump = Pump(flow, on_pause)
+    for step in pump:
+        with pump.answering():
+            if isinstance(step, Pause):
+                time.sleep(step.seconds)
+            else:
+                answer = exchange(session, step.method, step.url, config=config, **step.options())
+                pump.reply = Reply(answer.status_code, answer.headers, answer.content, answer.url)
+    return pump.result
 
 
 def _read_into(

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.cache import caches
 
 from keycloak_jwt_auth.admin import api as admin_api
-from keycloak_jwt_auth.client_auth.assertion import PrivateKeyJwt, client_authentication
+from keycloak_jwt_auth.client_auth import PrivateKeyJwt, client_authentication
 from keycloak_jwt_auth.exceptions import (
     ConfigurationError,
     KeycloakJWTAuthError,
@@ -28,7 +28,7 @@ from keycloak_jwt_auth.exceptions import (
     OAuthError,
     TLSError,
 )
-from keycloak_jwt_auth.http.transport import TOKEN_BODY_LIMIT, exchange, json_body
+from keycloak_jwt_auth.http.transport import TOKEN_BODY_LIMIT, exchange, json_body, run_flow
 from keycloak_jwt_auth.settings import (
     KEY_METHOD,
     SECRET_METHOD,
@@ -36,9 +36,8 @@ from keycloak_jwt_auth.settings import (
     get_client_config,
 )
 from keycloak_jwt_auth.settings.checks import UNFIT_CACHES
-from keycloak_jwt_auth.tokens.manager import refresh_at
+from keycloak_jwt_auth.tokens.flow import token_flow
 from keycloak_jwt_auth.tokens.token import AccessToken
-from keycloak_jwt_auth.tokens.token_endpoint import first_accepted
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 SKEW_WARN = 5.0  # seconds of clock skew worth a warning
@@ -176,11 +175,11 @@ def check_token(probe: Probe) -> Finding | None:
         lambda response, **kwargs: answered.append((time.time(), response.headers.get("Date")))
     )
     started = time.time()
-    signers = client_authentication(probe.config).candidates()
+    authentication = client_authentication(probe.config)
+    first = authentication.candidates()[0]
+    flow = token_flow(probe.config, authentication, retries=0, now=probe.clock())
     try:
-        token, signer = first_accepted(
-            probe.config, signers, session=probe.session, now=probe.clock()
-        )
+        token, signer = run_flow(flow, probe.session, probe.config)
     except OAuthError as exc:
         return Finding("token", FAIL, f"Keycloak refused: {exc}", token_hint(probe, exc))
     except KeycloakJWTAuthError as exc:
@@ -194,11 +193,11 @@ def check_token(probe: Probe) -> Finding | None:
         probe.claims = {}
     _measure_skew(probe, started, answered)
     message = f"token issued (expires in {token.lifetime:.0f} s)"
-    if signer is not signers[0]:
+    if signer is not first:
         return Finding(
             "token",
             WARN,
-            f"{message}, but only with {signer.name}: Keycloak refused {signers[0].name}",
+            f"{message}, but only with {signer.name}: Keycloak refused {first.name}",
             "A rotation is half done: see the README, 'Rotating the client secret' or "
             "'Rotating the key'.",
         )
@@ -313,7 +312,7 @@ def check_refresh_margin(probe: Probe) -> Finding | None:
 def check_lock_timeout(probe: Probe) -> Finding | None:
     if probe.token is None:
         return None
-    window = probe.token.expires_at - refresh_at(probe.token, probe.config.refresh_margin)
+    window = probe.token.expires_at - probe.token.renew_from(probe.config.refresh_margin)
     lock = probe.config.lock_timeout
     if lock >= window:
         return Finding(

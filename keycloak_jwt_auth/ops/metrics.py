@@ -93,11 +93,9 @@ def record_admin_request(client: str, method: str, status: int) -> None:
 
 # --- OpenTelemetry -----------------------------------------------------------------------------
 
-Served = Callable[[], Iterable[tuple[str, TokenStats]]]  # (client name, its stats) of each manager
-
 
 class Instruments:
-    def __init__(self, meter: Any, served: Served) -> None:
+    def __init__(self, meter: Any) -> None:
         self.token_requests = meter.create_counter(
             "keycloak_jwt_auth.token.requests",
             unit="{request}",
@@ -115,20 +113,30 @@ class Instruments:
         )
         meter.create_observable_counter(
             "keycloak_jwt_auth.token.served",
-            callbacks=[lambda options: _observations(served)],
+            callbacks=[lambda options: _observations()],
             unit="{token}",
             description="Tokens handed to callers, by where they came from",
         )
 
 
-def _observations(served: Served) -> Iterator[Any]:
+def _observations() -> Iterator[Any]:
     assert otel is not None
-    for client, stats in served():
+    for client, stats in _served():
         for source in SOURCES:
             yield otel.Observation(getattr(stats, source), {"client": client, "source": source})
 
 
+Served = Callable[[], Iterable[tuple[str, TokenStats]]]  # (client name, its stats) of each manager
+
 _instruments: Instruments | None = None
+_served: Served = tuple  # the managers' counts; ``clients`` registers itself at import
+
+
+def count_served_from(source: Served) -> None:
+    """Where the "served" instrument reads the managers' counts (the per-client handler, which
+    this module cannot import: the managers import this module)."""
+    global _served
+    _served = source
 
 
 def use_meter_provider(provider: Any = None) -> None:
@@ -137,7 +145,5 @@ def use_meter_provider(provider: Any = None) -> None:
     global _instruments
     if otel is None:  # pragma: no cover (the tests run with the extra installed)
         return
-    from keycloak_jwt_auth.tokens.manager import token_stats
-
     meter = (provider or otel.get_meter_provider()).get_meter(METER_NAME)
-    _instruments = Instruments(meter, token_stats)
+    _instruments = Instruments(meter)

@@ -22,7 +22,8 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.views.decorators.debug import sensitive_variables
 
-from keycloak_jwt_auth.client_auth.keys import (
+from keycloak_jwt_auth.exceptions import ConfigurationError
+from keycloak_jwt_auth.keys import (
     INSTALL_HINT,
     KEY_ALGORITHMS,
     KeyProblem,
@@ -32,7 +33,6 @@ from keycloak_jwt_auth.client_auth.keys import (
     load_private_key,
     same_key,
 )
-from keycloak_jwt_auth.exceptions import ConfigurationError
 from keycloak_jwt_auth.masked import Masked
 
 SETTING_NAME = "KEYCLOAK_JWT_AUTH"

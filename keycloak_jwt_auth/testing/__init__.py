@@ -47,7 +47,7 @@ import jwt
 import requests
 
 from keycloak_jwt_auth.admin.api import MANAGE_USERS, ROLES_BY_RESOURCE
-from keycloak_jwt_auth.client_auth.assertion import ASSERTION_TYPE
+from keycloak_jwt_auth.client_auth import ASSERTION_TYPE
 
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
 KEY_ALGORITHMS = (

@@ -12,38 +12,35 @@ anything else runs the sync policy in one worker thread per event loop, which ev
 loop awaits (Django's async cache API would be a thread hop per call too: its built-in backends
 wrap the sync methods). The loop never blocks, and no lock is held across an ``await``.
 
-Where the token lives (memory, the shared cache, the lock) is the store's business.
+Where the token lives is the store's business; how it is requested, the token flow's; this
+module only pumps that flow (``run_flow``) and keeps the shared lock alive between its tries.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import logging
-import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 
 import requests
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 from django.views.decorators.debug import sensitive_variables
 
+from keycloak_jwt_auth.client_auth import ClientAuthentication, client_authentication
 from keycloak_jwt_auth.exceptions import KeycloakJWTAuthError
+from keycloak_jwt_auth.http.transport import run_flow
 from keycloak_jwt_auth.ops.metrics import TokenStats, record_token_request
-from keycloak_jwt_auth.settings import (
-    CLIENT_SETTINGS,
-    DEFAULT_CLIENT,
-    ClientConfig,
-    get_client_config,
-    one_request_seconds,
-)
+from keycloak_jwt_auth.settings import ClientConfig, one_request_seconds
 from keycloak_jwt_auth.signals import send, token_fetch_failed, token_fetched
 
+from .flow import Fetched, TokenFlow, longest_backoff, token_flow
 from .offload import LoopShared
-from .store import TokenStore, usable_until
+from .store import TokenStore
 from .token import AccessToken
-from .token_endpoint import longest_backoff, request_token
 
 logger = logging.getLogger(__name__)
 
@@ -52,12 +49,6 @@ POLL_INTERVAL = 0.05  # seconds between shared-cache looks while waiting for a c
 # After a 401 made this process drop a token, the next one is not dropped for this long, however
 # often it is refused: an API that always answers 401 must not cost a token request per call.
 REFUSED_AGAIN_GRACE = 30.0
-
-
-def refresh_at(token: AccessToken, margin: float) -> float:
-    """When renewal starts: ``margin`` early, but never more than a third of the lifetime early,
-    so that a short-lived token is not renewed on every call."""
-    return token.expires_at - min(margin, token.lifetime / 3)
 
 
 class Flight:
@@ -76,11 +67,27 @@ class Flight:
         return self.token
 
 
+@dataclasses.dataclass
+class Fetch:
+    """One token request under way: the flow to pump, and what it returned."""
+
+    flow: TokenFlow
+    keep_lock: Callable[[], None]  # between tries: the shared lock outlives a slow fetch
+    result: Fetched | None = None
+
+
 class TokenManager:
     """Hands out one client's access token, renewing it before it expires."""
 
-    def __init__(self, config: ClientConfig, *, session: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        config: ClientConfig,
+        authentication: ClientAuthentication | None = None,
+        *,
+        session: requests.Session | None = None,
+    ) -> None:
         self.config = config
+        self.authentication = authentication or client_authentication(config)
         self.session = session or requests.Session()
         self.store = TokenStore(config)
         self.fetch_count = 0  # token requests this manager made (for logs, tests, benchmarks)
@@ -91,7 +98,7 @@ class TokenManager:
         self._backoff_lock_owner: str | None = None  # shared lock kept after a failed renewal
         self._dropped_for_refusal_at = -REFUSED_AGAIN_GRACE  # time.time() of the last such drop
         # What async callers await without a token: a look in the store, or a fetch.
-        self._in_thread = LoopShared(lambda: self._look_or_fetch(force_refresh=False))
+        self._in_thread = LoopShared(lambda: self._obtain(force_refresh=False))
 
     def __repr__(self) -> str:
         return f"<TokenManager client={self.config.name!r} client_id={self.config.client_id!r}>"
@@ -104,7 +111,7 @@ class TokenManager:
         if not force_refresh and serving is not None and time.time() < serving[1]:
             self.stats.memory += 1
             return serving[0]
-        token, source = self._look_or_fetch(force_refresh=force_refresh)
+        token, source = self._obtain(force_refresh=force_refresh)
         self.stats.served(source)
         return token
 
@@ -119,29 +126,13 @@ class TokenManager:
             if now < serving[1]:
                 self.stats.memory += 1
                 return serving[0]
-            if now < usable_until(serving[0]):
+            if now < serving[0].usable_until:
                 self._in_thread.run()  # look in the shared cache, or renew, without waiting
                 self.stats.memory += 1
                 return serving[0]
         token, source = await asyncio.shield(self._in_thread.run())
         self.stats.served(source)  # every task that shared the run was served
         return token
-
-    def _look_or_fetch(self, *, force_refresh: bool) -> tuple[AccessToken, str]:
-        """``get_token`` past the warm path: the token, and where it came from (a
-        ``TokenStats`` source)."""
-        if force_refresh:
-            return self._fly(Flight(), keep_lock_on_error=False), "fetch"
-        now, held = time.time(), self.store.memo
-        token = self.store.read(now)
-        if token is None:
-            return self._wait_for_shared_fetch()
-        renew_from = refresh_at(token, self.config.refresh_margin)
-        if now < renew_from:
-            self._serving = (token, renew_from)
-        else:
-            self._renew_without_waiting(token, now)
-        return token, "memory" if token is held else "cache"
 
     def get_token_with_origin(self, *, force_refresh: bool = False) -> tuple[AccessToken, bool]:
         """The token, and True when it came from memory or the shared cache (not fetched now)."""
@@ -152,6 +143,10 @@ class TokenManager:
     def peek(self) -> AccessToken | None:
         """The usable token held in memory or in the shared cache, without fetching one."""
         return self.store.read(time.time())
+
+    def renew_from(self, token: AccessToken) -> float:
+        """When renewal of ``token`` starts, with this client's ``REFRESH_MARGIN``."""
+        return token.renew_from(self.config.refresh_margin)
 
     @sensitive_variables("rejected")
     def invalidate(self, rejected: str | None = None) -> bool:
@@ -185,11 +180,37 @@ class TokenManager:
             and held.issued_at >= self._dropped_for_refusal_at > now - REFUSED_AGAIN_GRACE
         )
 
+    # --- past the warm path --------------------------------------------------------------
+
+    def _obtain(self, *, force_refresh: bool) -> tuple[AccessToken, str]:
+        """The token, and where it came from (a ``TokenStats`` source): the shared cache (a
+        renewal starts behind it when due), another caller's fetch, or a fetch of our own."""
+        if force_refresh:
+            flight = Flight()
+        else:
+            now, held = time.time(), self.store.memo
+            token = self.store.read(now)
+            if token is not None:
+                self._serve_or_renew(token, now)
+                return token, "memory" if token is held else "cache"
+            flight, brought = self._lead_or_wait()
+            if brought is not None:
+                return brought
+        with self._flying(flight, keep_lock_on_error=False) as fetch:
+            fetch.result = run_flow(fetch.flow, self.session, self.config, on_pause=fetch.keep_lock)
+        return fetch.result.token, "fetch"
+
+    def _serve(self, token: AccessToken) -> None:
+        self._serving = (token, self.renew_from(token))
+
     # --- the renewal path: a token is still valid, nobody waits ---------------------------
 
-    def _renew_without_waiting(self, current: AccessToken, now: float) -> None:
+    def _serve_or_renew(self, current: AccessToken, now: float) -> None:
+        if now < self.renew_from(current):
+            self._serve(current)
+            return
         # Whatever happens, look again only after a short pause: no cache traffic on every call.
-        self._serving = (current, min(now + RECHECK_INTERVAL, usable_until(current)))
+        self._serving = (current, min(now + RECHECK_INTERVAL, current.usable_until))
         with self._lock:
             if self._flight is not None:
                 return  # this process renews already
@@ -197,16 +218,16 @@ class TokenManager:
             if owner is None:
                 return  # another worker renews; its token will appear in the shared cache
             renewed = self.store.read(now)
-            if renewed is not None and now < refresh_at(renewed, self.config.refresh_margin):
+            if renewed is not None and now < self.renew_from(renewed):
                 # Another worker renewed and released the lock since we looked: use its token.
                 self.store.release(owner)
-                self._serving = (renewed, refresh_at(renewed, self.config.refresh_margin))
+                self._serve(renewed)
                 return
             flight = self._flight = Flight(owner)
         logger.info("Renewing the token of client %s before it expires", self.config.client_id)
         if self.config.background_refresh:
             thread = threading.Thread(
-                target=self._fly_quietly,
+                target=self._renew,
                 args=(flight,),
                 name=f"keycloak-token-renewal-{self.config.name}",
                 daemon=True,
@@ -216,24 +237,27 @@ class TokenManager:
                 return
             except RuntimeError as exc:  # "can't start new thread": renew here instead
                 logger.warning("No renewal thread for client %s (%s)", self.config.name, exc)
-        self._fly_quietly(flight)
+        self._renew(flight)
 
-    def _fly_quietly(self, flight: Flight) -> None:
-        # A failure is logged by _fly; the valid token keeps serving meanwhile.
-        with contextlib.suppress(Exception):
-            self._fly(flight, keep_lock_on_error=True)
+    def _renew(self, flight: Flight) -> None:
+        # A failure is logged by _flying; the valid token keeps serving meanwhile.
+        renewal = self._flying(flight, keep_lock_on_error=True)
+        with contextlib.suppress(Exception), renewal as fetch:
+            fetch.result = run_flow(fetch.flow, self.session, self.config, on_pause=fetch.keep_lock)
 
     # --- the cold path: no valid token, callers wait for one fetch ------------------------
 
-    def _wait_for_shared_fetch(self) -> tuple[AccessToken, str]:
+    def _lead_or_wait(self) -> tuple[Flight, tuple[AccessToken, str] | None]:
+        """This process's flight, once this caller may fetch (holding the shared lock when the
+        cache works); with (token, source) when another caller or worker brought one."""
         with self._lock:
             flight, leading = self._flight, self._flight is None
             if flight is None:
                 flight = self._flight = Flight()
         if not leading:
             if flight.done.wait(self._longest_wait() + self._longest_fetch()):
-                return flight.outcome(), "fetch"
-            return self._fly(Flight(), keep_lock_on_error=False), "fetch"  # the leader is stuck
+                return flight, (flight.outcome(), "fetch")
+            return Flight(), None  # the leader is stuck: fetch ourselves
         # Our own renewal back-off must not make our own callers wait: no usable token is left.
         self.store.release(self._backoff_lock_owner)
         self._backoff_lock_owner = None
@@ -247,35 +271,36 @@ class TokenManager:
             token = self.store.read(time.time())
             if token is not None:
                 self.store.release(flight.lock_owner)
-                self._serving = (token, refresh_at(token, self.config.refresh_margin))
+                flight.lock_owner = None
+                self._serve(token)
                 self._land(flight, token=token)
-                return token, "cache"
+                return flight, (token, "cache")
             if flight.lock_owner is not None:
-                break
+                return flight, None
             if time.monotonic() - started >= self._longest_wait():
                 logger.warning(
                     "Waited %.0fs for another worker's token for client %s; fetching one here",
                     time.monotonic() - started,
                     self.config.client_id,
                 )
-                break
+                return flight, None
             time.sleep(POLL_INTERVAL)
-        return self._fly(flight, keep_lock_on_error=False), "fetch"
 
     # --- one fetch, shared by the callers of a flight -------------------------------------
 
-    @sensitive_variables("token")
-    def _fly(self, flight: Flight, *, keep_lock_on_error: bool) -> AccessToken:
-        """Fetch and store a token, release the flight's lock, tell the flight's waiters."""
+    @contextlib.contextmanager
+    def _flying(self, flight: Flight, *, keep_lock_on_error: bool) -> Iterator[Fetch]:
+        """Around one pump of the token flow: store the token, release the flight's lock, tell
+        the flight's waiters, count and signal. (A context manager, not a function that calls
+        the driver: it adds no frame between the caller and the socket.)"""
         self.fetch_count += 1
         renewal, started = self._holds_usable_token(), time.perf_counter()
+        wants_hint = self.authentication.wants_hint()
+        hint = self.store.shared_secret_choice() if wants_hint else None
+        flow = token_flow(self.config, self.authentication, hint=hint)
+        fetch = Fetch(flow, functools.partial(self.store.extend_lock, flight.lock_owner))
         try:
-            token = request_token(
-                self.config,
-                session=self.session,
-                before_retry=lambda: self.store.extend_lock(flight.lock_owner),
-                shared=self.store,
-            )
+            yield fetch
         except Exception as exc:
             if isinstance(exc, KeycloakJWTAuthError):
                 logger.warning("Token request for client %s failed: %s", self.config.name, exc)
@@ -290,21 +315,25 @@ class TokenManager:
             self._land(flight, error=exc)
             self._report(started, renewal, error=exc)
             raise
+        assert fetch.result is not None
+        token, signer = fetch.result
+        fingerprint = self.authentication.accepted(signer)
+        if fingerprint is not None and fingerprint != hint:
+            self.store.share_secret_choice(fingerprint)
         logger.info(
             "Fetched a token for client %s (expires in %.0fs)",
             self.config.client_id,
             token.expires_in(),
         )
         self.store.write(token)
-        self._serving = (token, refresh_at(token, self.config.refresh_margin))
+        self._serve(token)
         self.store.release(flight.lock_owner)
         self._land(flight, token=token)
         self._report(started, renewal, token=token)
-        return token
 
     def _holds_usable_token(self) -> bool:
         memo = self.store.memo
-        return memo is not None and time.time() < usable_until(memo)
+        return memo is not None and time.time() < memo.usable_until
 
     @sensitive_variables("token")
     def _report(
@@ -354,7 +383,7 @@ class TokenManager:
         """How long a cold caller waits for another worker's fetch before it fetches itself."""
         return self.config.lock_timeout + self._longest_fetch()
 
-    def _forget_process_state(self) -> None:  # pragma: no cover (runs in forked children)
+    def forget_process_state(self) -> None:  # pragma: no cover (runs in forked children)
         """In a forked child: no fetch is in flight here, and no socket is shared with the
         parent (gunicorn --preload, multiprocessing)."""
         self._lock = threading.Lock()
@@ -362,49 +391,3 @@ class TokenManager:
         self._backoff_lock_owner = None
         self._in_thread.forget_all()
         self.session = requests.Session()  # the parent's pooled sockets stay the parent's
-
-
-_managers: dict[str, TokenManager] = {}
-_managers_lock = threading.Lock()
-
-
-def _after_fork_in_child() -> None:  # pragma: no cover (runs in forked children)
-    global _managers_lock
-    _managers_lock = threading.Lock()
-    for manager in list(_managers.values()):
-        manager._forget_process_state()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-@receiver(setting_changed)
-def _forget_managers(*, setting: str, **kwargs: object) -> None:
-    if setting in CLIENT_SETTINGS:
-        _managers.clear()
-
-
-def token_stats() -> list[tuple[str, TokenStats]]:
-    """(client name, its counts) of every manager this process has made."""
-    return [(name, manager.stats) for name, manager in list(_managers.items())]
-
-
-def get_token_manager(client: str = DEFAULT_CLIENT) -> TokenManager:
-    """The process-wide manager of ``client`` (one per name, made on first use)."""
-    manager = _managers.get(client)
-    if manager is None:
-        with _managers_lock:
-            manager = _managers.get(client)
-            if manager is None:
-                manager = _managers[client] = TokenManager(get_client_config(client))
-    return manager
-
-
-def get_access_token(client: str = DEFAULT_CLIENT, *, force_refresh: bool = False) -> str:
-    """The access token of ``client``, from memory or the shared cache when it can be."""
-    return get_token_manager(client).get_token(force_refresh=force_refresh).value
-
-
-async def aget_access_token(client: str = DEFAULT_CLIENT, *, force_refresh: bool = False) -> str:
-    """``get_access_token`` for async code: the same token, the same single flight."""
-    return (await get_token_manager(client).aget_token(force_refresh=force_refresh)).value

@@ -27,7 +27,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-EXPIRY_LEEWAY = 1.0  # seconds before expires_at that a token stops being handed out
 CACHE_RETRY_INTERVAL = 5.0  # seconds a failed cache is left alone before it is tried again
 SECRET_CHOICE_TIMEOUT = 30 * 24 * 3600  # seconds; a rotation is over long before
 
@@ -72,10 +71,6 @@ def _get_decodable(key: str) -> Callable[[Any], Any]:
     return get
 
 
-def usable_until(token: AccessToken) -> float:
-    return token.expires_at - min(EXPIRY_LEEWAY, token.lifetime / 10)
-
-
 class TokenStore:
     """One client's token in memory and in the shared cache, and its cross-process lock."""
 
@@ -99,7 +94,7 @@ class TokenStore:
     def read(self, now: float) -> AccessToken | None:
         """The usable token that lasts longest, of the one in memory and the shared one."""
         candidates = [self.memo, self.shared()]
-        usable = [t for t in candidates if t is not None and now < usable_until(t)]
+        usable = [t for t in candidates if t is not None and now < t.usable_until]
         best = max(usable, key=lambda t: t.expires_at, default=None)
         if best is not None:
             self.memo = best

@@ -21,6 +21,7 @@ from keycloak_jwt_auth.masked import Masked
 
 MAX_LIFETIME = 366 * 24 * 3600.0  # seconds: a token said to live longer is absurd
 MAX_TOKEN_LENGTH = 16 * 1024
+EXPIRY_LEEWAY = 1.0  # seconds before expires_at that a token stops being handed out
 TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 b64token: header-safe
 
 
@@ -71,8 +72,16 @@ class AccessToken:
     def expires_in(self, now: float | None = None) -> float:
         return self.expires_at - (time.time() if now is None else now)
 
-    def is_expired(self, leeway: float = 0.0, now: float | None = None) -> bool:
-        return self.expires_in(now) <= leeway
+    @property
+    def usable_until(self) -> float:
+        """When this app stops handing the token out: a little before it expires, so that it
+        does not expire on its way to the API."""
+        return self.expires_at - min(EXPIRY_LEEWAY, self.lifetime / 10)
+
+    def renew_from(self, margin: float) -> float:
+        """When renewal starts: ``margin`` early, but never more than a third of the lifetime
+        early, so that a short-lived token is not renewed on every call."""
+        return self.expires_at - min(margin, self.lifetime / 3)
 
     @property
     def authorization(self) -> str:

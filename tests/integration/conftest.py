@@ -26,7 +26,7 @@ import pytest
 import requests
 from django.core.handlers.wsgi import WSGIHandler
 
-from keycloak_jwt_auth.client_auth.keys import KEY_ALGORITHMS
+from keycloak_jwt_auth.keys import KEY_ALGORITHMS
 from support.realm import realm_secrets
 from support.shared_cache import SharedCache
 from tests.keyring import pem

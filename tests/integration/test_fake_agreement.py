@@ -13,8 +13,8 @@ import jwt
 import pytest
 import requests
 
-from keycloak_jwt_auth.client_auth.assertion import ASSERTION_TYPE
-from keycloak_jwt_auth.client_auth.keys import load_private_key, public_jwk
+from keycloak_jwt_auth.client_auth import ASSERTION_TYPE
+from keycloak_jwt_auth.keys import load_private_key, public_jwk
 from keycloak_jwt_auth.testing import FakeClient, FakeKeycloak
 from support.realm import realm_secrets
 from tests.keyring import pem

@@ -18,12 +18,12 @@ from keycloak_jwt_auth import (
     get_access_token,
     get_token_manager,
 )
-from keycloak_jwt_auth.client_auth.assertion import build_client_assertion
+from keycloak_jwt_auth.client_auth import build_client_assertion
 from keycloak_jwt_auth.exceptions import AdminForbiddenError, OAuthError
 from keycloak_jwt_auth.tokens.token import AccessToken
-from keycloak_jwt_auth.tokens.token_endpoint import post_assertion
 from support.proxy import RecordingProxy
 from support.realm import realm_secrets
+from tests.flows import post_assertion
 
 from .conftest import KEYCLOAK_PORT, client_settings
 

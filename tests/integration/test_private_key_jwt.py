@@ -16,10 +16,10 @@ from django.core.management import call_command
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from keycloak_jwt_auth import InvalidClientError, get_access_token, get_token_manager
-from keycloak_jwt_auth.client_auth.assertion import KeySigner, build_client_assertion
-from keycloak_jwt_auth.client_auth.keys import KEY_ALGORITHMS, load_private_key, public_jwk
-from keycloak_jwt_auth.tokens.token_endpoint import post_assertion
+from keycloak_jwt_auth.client_auth import KeySigner, build_client_assertion
+from keycloak_jwt_auth.keys import KEY_ALGORITHMS, load_private_key, public_jwk
 from support.proxy import RecordingProxy
+from tests.flows import post_assertion
 from tests.keyring import pem
 
 from .conftest import (

@@ -9,9 +9,9 @@ from typing import Any
 import jwt
 from django.core.management.base import BaseCommand, CommandError
 
+from keycloak_jwt_auth.clients import get_token_manager
 from keycloak_jwt_auth.exceptions import KeycloakJWTAuthError
 from keycloak_jwt_auth.settings import DEFAULT_CLIENT
-from keycloak_jwt_auth.tokens.manager import get_token_manager
 
 
 class Command(BaseCommand):

@@ -8,8 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from keycloak_jwt_auth.client_auth.assertion import published_keys
-from keycloak_jwt_auth.client_auth.keys import (
+from keycloak_jwt_auth.clients import clients
+from keycloak_jwt_auth.keys import (
     INSTALL_HINT,
     KEY_ALGORITHMS,
     cryptography_installed,
@@ -50,4 +50,4 @@ class Command(BaseCommand):
             self.stdout.write(generate_private_key(algorithm), ending="")
             self.stderr.write(KEEP_IT_PRIVATE.format(algorithm=algorithm))
         else:
-            self.stdout.write(json.dumps({"keys": published_keys()}, indent=2))
+            self.stdout.write(json.dumps({"keys": clients.published_keys()}, indent=2))

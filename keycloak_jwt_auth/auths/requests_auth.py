@@ -9,11 +9,10 @@ import requests
 from requests.auth import AuthBase
 
 from keycloak_jwt_auth.settings import DEFAULT_CLIENT
-from keycloak_jwt_auth.tokens.manager import TokenManager, get_token_manager
+from keycloak_jwt_auth.tokens.manager import TokenManager
+from keycloak_jwt_auth.tokens.token import AccessToken
 
-from .transport import url_origin
-
-Origin = tuple[str, str, int | None]
+from .authorize import Authorizer
 
 
 class ServiceAccountAuth(AuthBase):
@@ -24,36 +23,32 @@ class ServiceAccountAuth(AuthBase):
 
     def __init__(self, client: str = DEFAULT_CLIENT) -> None:
         self.client = client
+        self._authorizer = Authorizer(client)
 
     def __repr__(self) -> str:
         return f"ServiceAccountAuth(client={self.client!r})"
 
     @property
     def manager(self) -> TokenManager:
-        return get_token_manager(self.client)
+        return self._authorizer.manager
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = self.manager.get_token().authorization
-        hook = functools.partial(self._retry_after_401, url_origin(str(request.url)))
+        token, headers = self._authorizer.authorize(str(request.method), str(request.url))
+        request.headers.update(headers)
+        hook = functools.partial(self._retry_after_401, token, str(request.url))
         request.register_hook("response", hook)  # type: ignore[no-untyped-call]
         return request
 
     def _retry_after_401(
-        self, sent_to: Origin, response: requests.Response, **kwargs: Any
+        self, token: AccessToken, sent_to: str, response: requests.Response, **kwargs: Any
     ) -> requests.Response:
         sent = response.request
-        if (
-            response.status_code != 401
-            or url_origin(str(sent.url)) != sent_to
-            or not str(sent.headers.get("Authorization", "")).startswith("Bearer ")
-            # A token fetched after the last refusal is kept: retrying would change nothing.
-            or not self.manager.invalidate(str(sent.headers["Authorization"])[len("Bearer ") :])
-        ):
+        if not self._authorizer.retry_after(token, sent_to, str(sent.url), response.status_code):
             return response
         retry = sent.copy()
         # The copy carries this hook too: clear it, so the retry happens once, not forever.
         retry.hooks = {"response": []}
-        retry.headers["Authorization"] = self.manager.get_token().authorization
+        retry.headers.update(self._authorizer.authorize(str(retry.method), str(retry.url))[1])
         if retry.body is not None and hasattr(retry.body, "seek"):
             retry.body.seek(0)
         # Read the 401 (it stays readable in .history) and hand its connection back to the pool.

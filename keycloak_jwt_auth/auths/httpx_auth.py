@@ -1,0 +1,76 @@
+"""``httpx`` authentication with the service-account token, and the pooled async clients the
+async Admin API uses. Imported only when httpx is used (the ``async`` extra)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Generator
+
+# isort: off
+import keycloak_jwt_auth.http.async_transport  # noqa: F401  (first: without httpx, the error names the extra)
+import httpx
+
+# isort: on
+from keycloak_jwt_auth.clients import clients
+from keycloak_jwt_auth.settings import DEFAULT_CLIENT
+from keycloak_jwt_auth.tokens.manager import TokenManager
+
+from .authorize import Authorizer
+
+
+class HttpxServiceAccountAuth(httpx.Auth):
+    """``Authorization: Bearer <token>`` for ``httpx.Client`` and ``httpx.AsyncClient``, with
+    the rule of ``ServiceAccountAuth``: after a 401 from where the token was sent (same scheme,
+    host and port), drop that token and retry once with a fresh one."""
+
+    def __init__(self, client: str = DEFAULT_CLIENT) -> None:
+        self.client = client
+        self._authorizer = Authorizer(client)
+
+    def __repr__(self) -> str:
+        return f"HttpxServiceAccountAuth(client={self.client!r})"
+
+    @property
+    def manager(self) -> TokenManager:
+        return self._authorizer.manager
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
+        token, headers = self._authorizer.authorize(request.method, str(request.url))
+        request.headers.update(headers)
+        response = yield request
+        sent_to, status = str(request.url), response.status_code
+        if self._authorizer.retry_after(token, sent_to, str(response.request.url), status):
+            request.headers.update(self._authorizer.authorize(request.method, sent_to)[1])
+            yield request
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        token, headers = await self._authorizer.aauthorize(request.method, str(request.url))
+        request.headers.update(headers)
+        response = yield request
+        sent_to, status = str(request.url), response.status_code
+        if await self._authorizer.aretry_after(token, sent_to, str(response.request.url), status):
+            request.headers.update((await self._authorizer.aauthorize(request.method, sent_to))[1])
+            yield request
+
+
+def async_client(client: str) -> httpx.AsyncClient:
+    """This event loop's pooled client for ``client`` (another loop, or a forked child, gets its
+    own: connections belong to the loop and the process that opened them)."""
+    owner = clients[client]
+
+    def build() -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            auth=HttpxServiceAccountAuth(client),
+            verify=owner.config.verify,
+            headers={"Accept": "application/json"},
+            follow_redirects=False,
+        )
+
+    return owner.async_client(build)
+
+
+async def aclose_clients() -> None:
+    """Close this event loop's pooled clients (e.g. in an ASGI lifespan's shutdown)."""
+    for owner in clients:
+        await owner.aclose()
