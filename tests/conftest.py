@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from django.core.signals import setting_changed
 from django.test import override_settings
 
-from keycloak_jwt_auth.settings.config import SETTING_NAME
+from keycloak_jwt_auth.settings import SETTING_NAME
 
 from .loopback import Answer, Loopback
 

@@ -1,15 +1,21 @@
 from __future__ import annotations
 
-import re
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.core.checks import run_checks
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
+
+from keycloak_jwt_auth.settings import CHECKS_REFERENCE, credential_rules
+from keycloak_jwt_auth.settings.problems import CHECKS
+
+from .keyring import key_settings, pem
 
 BASE = settings.KEYCLOAK_JWT_AUTH
 SHARED = {
@@ -154,11 +160,73 @@ def test_registered_and_reported_by_the_check_command() -> None:
     assert "HINT: Set it to the client's secret" in text
 
 
-def test_check_ids_are_unique_per_message() -> None:
-    package = Path(__file__).parents[1] / "keycloak_jwt_auth"
-    source = "".join(
-        (package / name).read_text() for name in ("settings/config.py", "settings/checks.py")
-    )
-    found = re.findall(r'"([EW]\d{3})"|TAG\}\.([EW]\d{3})', source)
-    codes = [a or b for a, b in found]
-    assert len(codes) == len(set(codes)), codes
+def client(**change: Any) -> dict[str, Any]:
+    return {"KEYCLOAK_JWT_AUTH": {**BASE, **change}}
+
+
+def rsa_1024_pem() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    encoding, private = serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8
+    return key.private_bytes(encoding, private, serialization.NoEncryption()).decode()
+
+
+# One configuration per check in the table that makes it fire.
+FIRING: dict[str, Callable[[], dict[str, Any]]] = {
+    "E001": lambda: {"KEYCLOAK_JWT_AUTH": ["a"]},
+    "E002": lambda: client(SERVER_URL=""),
+    "E003": lambda: client(REALM=None),
+    "E004": lambda: client(CLIENT_ID=""),
+    "E005": lambda: client(CLIENT_SECRET=""),
+    "E006": lambda: client(ALGORITHM="RS256"),
+    "E007": lambda: client(SERVER_URL="keycloak.test"),
+    "E008": lambda: client(CACHE_ALIAS="nope"),
+    "E009": lambda: client(RETRIES=-1),
+    "E010": lambda: client(VERIFY=0),
+    "E011": lambda: client(SCOPE=["email"]),
+    "E012": lambda: client(CLIENT_SECRET=settings.TEST_SECRET + "\n"),
+    "E013": lambda: client(REALM=".."),
+    "E014": lambda: client(AUTH_METHOD="private_key"),
+    "E015": lambda: client(**{**key_settings(), "PRIVATE_KEY": None}),
+    "E016": lambda: client(**key_settings(PRIVATE_KEY="not a key")),
+    "E017": lambda: client(**key_settings(PRIVATE_KEY=pem("ES256"))),
+    "E018": lambda: client(**key_settings(PRIVATE_KEY=rsa_1024_pem())),
+    "E019": lambda: client(**key_settings()),  # with cryptography "missing", below
+    "E020": lambda: client(FALLBACK_SECRETS="one-secret"),
+    "E021": lambda: client(**key_settings(PRIVATE_KEY_FILE="/etc/hostname")),
+    "W001": lambda: client(CLIENT_SECRET="short"),
+    "W002": lambda: {"CACHES": {"default": {"BACKEND": f"{BACKENDS}.locmem.LocMemCache"}}},
+    "W003": lambda: {"CACHES": {"default": {"BACKEND": f"{BACKENDS}.dummy.DummyCache"}}},
+    "W004": lambda: client(SERVER_URLS="typo"),
+    "W005": lambda: client(LOCK_TIMEOUT=10),
+    "W006": lambda: client(ASSERTION_LIFETIME=300),
+    "W007": lambda: {"CACHES": {"default": {"BACKEND": f"{BACKENDS}.filebased.FileBasedCache"}}},
+    "W008": lambda: {"CACHES": {"default": {**SHARED["default"], "LOCATION": "r://a,r://b"}}},
+    "W009": lambda: {"CACHES": {"default": {"BACKEND": f"{BACKENDS}.db.DatabaseCache"}}},
+    "W010": lambda: client(**key_settings(NEXT_PRIVATE_KEY=pem("RS256"))),
+    "W011": lambda: client(**key_settings(CLIENT_SECRET=settings.TEST_SECRET)),
+    "W012": lambda: client(KEY_ID="forgotten"),
+    "W101": lambda: client(SERVER_URL="http://keycloak.test"),
+    "W102": lambda: client(VERIFY=False),
+    "W103": lambda: {"KEYCLOAK_JWT_AUTH_DEMO_ALLOW_ANONYMOUS": True},
+}
+BACKENDS = "django.core.cache.backends"
+
+
+def test_every_check_in_the_table_has_a_firing_example_and_its_level() -> None:
+    assert sorted(FIRING) == sorted(CHECKS)
+    for check_id, check in CHECKS.items():
+        assert check.id == check_id and check.summary
+        assert check.level == {"E": "error", "W": "warning"}[check_id[0]]
+        assert check.deploy is check_id.startswith("W1")
+    assert [(c.id, c.level, c.summary) for c in CHECKS.values()] == CHECKS_REFERENCE
+
+
+@pytest.mark.parametrize("check_id", sorted(FIRING))
+def test_each_check_fires_and_nothing_outside_the_table_does(
+    check_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if check_id == "E019":
+        monkeypatch.setattr(credential_rules, "cryptography_installed", lambda: False)
+    found = ids(deploy=True, **FIRING[check_id]())
+    assert f"keycloak_jwt_auth.{check_id}" in found
+    assert {id_.removeprefix("keycloak_jwt_auth.") for id_ in found} <= set(CHECKS)

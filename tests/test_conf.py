@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import pytest
 from django.conf import settings
@@ -8,7 +9,11 @@ from django.core.checks import ERROR, run_checks
 from django.test import override_settings
 
 from keycloak_jwt_auth.exceptions import ConfigurationError, KeycloakJWTAuthError
+from keycloak_jwt_auth.settings import SETTINGS_REFERENCE, build_client_config, keyfiles
 from keycloak_jwt_auth.settings.config import get_client_config
+from keycloak_jwt_auth.settings.defaults import DEFAULTS, DESCRIPTIONS
+
+from .keyring import key_settings, pem
 
 BASE = settings.KEYCLOAK_JWT_AUTH
 
@@ -190,3 +195,42 @@ def test_the_secret_is_held_masked() -> None:
     config = get_client_config()
     assert config.client_secret == settings.TEST_SECRET
     assert repr(config.client_secret) == "'********'"
+
+
+def test_build_client_config_builds_anew_and_get_client_config_keeps_one() -> None:
+    assert build_client_config("default") == build_client_config("default")
+    assert build_client_config("default") is not build_client_config("default")
+    assert get_client_config() is get_client_config()
+    with (
+        override_settings(KEYCLOAK_JWT_AUTH={**BASE, "CLIENT_ID": ""}),
+        pytest.raises(ConfigurationError, match="CLIENT_ID is missing or empty"),
+    ):
+        build_client_config("default")
+
+
+def test_each_key_file_is_read_once_per_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    current, upcoming = tmp_path / "key.pem", tmp_path / "next.pem"
+    current.write_text(pem("ES256"))
+    upcoming.write_text(pem("ES256", 1))
+    opened: list[str] = []
+
+    def counting_open(path: Path, mode: str) -> IO[bytes]:
+        opened.append(Path(path).name)
+        return open(path, mode)  # noqa: SIM115  (closed by the caller's with)
+
+    monkeypatch.setattr(keyfiles, "open", counting_open, raising=False)
+    files = {"PRIVATE_KEY": None, "PRIVATE_KEY_FILE": current, "NEXT_PRIVATE_KEY_FILE": upcoming}
+    with override_settings(KEYCLOAK_JWT_AUTH={**BASE, **key_settings("ES256"), **files}):
+        config = build_client_config("default")
+    assert sorted(opened) == ["key.pem", "next.pem"]
+    assert (config.private_key, config.next_private_key) == (pem("ES256"), pem("ES256", 1))
+
+
+def test_every_setting_has_a_description_in_the_reference() -> None:
+    assert list(DESCRIPTIONS) == list(DEFAULTS)
+    assert all(text and "\n" not in text for text in DESCRIPTIONS.values())
+    assert SETTINGS_REFERENCE[0] == ("SERVER_URL", "None", DESCRIPTIONS["SERVER_URL"])
+    assert ("TIMEOUT", "(5.0, 10.0)", DESCRIPTIONS["TIMEOUT"]) in SETTINGS_REFERENCE
+    assert [key for key, _, _ in SETTINGS_REFERENCE] == list(DEFAULTS)

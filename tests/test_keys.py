@@ -175,7 +175,7 @@ def ed448_pem() -> str:  # a key Keycloak cannot verify assertions with
 
 
 def problem_ids(**client: Any) -> set[str]:
-    from keycloak_jwt_auth.settings.config import client_problems
+    from keycloak_jwt_auth.settings.rules import client_problems
 
     with with_keys(**client):
         return {problem.id for problem in client_problems("default")}
@@ -240,7 +240,7 @@ def test_good_key_settings_have_no_problem(tmp_path: Path) -> None:
     ],
 )
 def test_key_files_that_cannot_be_used(tmp_path: Path, content: bytes | None, words: str) -> None:
-    from keycloak_jwt_auth.settings.config import client_problems
+    from keycloak_jwt_auth.settings.rules import client_problems
 
     path = tmp_path / "key.pem"
     if content is not None:
@@ -256,11 +256,11 @@ def test_without_cryptography_a_key_client_is_refused_with_the_install_hint(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from keycloak_jwt_auth.exceptions import ConfigurationError
-    from keycloak_jwt_auth.settings import config as conf
+    from keycloak_jwt_auth.settings import credential_rules, rules
 
-    monkeypatch.setattr(conf, "cryptography_installed", lambda: False)
+    monkeypatch.setattr(credential_rules, "cryptography_installed", lambda: False)
     with with_keys(**key_settings()):
-        problems = conf.client_problems("default")
+        problems = rules.client_problems("default")
         assert [p.id for p in problems if p.is_error] == ["E019"]
         assert "keycloak-jwt-auth[keys]" in problems[0].hint
         with pytest.raises(ConfigurationError, match="needs the cryptography package"):
@@ -276,7 +276,7 @@ def test_cryptography_missing_is_detected(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_a_broken_key_never_shows_in_the_problem() -> None:
-    from keycloak_jwt_auth.settings.config import client_problems
+    from keycloak_jwt_auth.settings.rules import client_problems
 
     broken = pem("RS256").replace("A", "!", 5)
     with with_keys(**{**key_settings(), "PRIVATE_KEY": broken}):
@@ -329,7 +329,8 @@ def test_keycloak_keys_without_cryptography(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_a_key_read_from_settings_or_a_file_is_masked(tmp_path: Path) -> None:
-    from keycloak_jwt_auth.settings.config import raw_client_settings, read_pem
+    from keycloak_jwt_auth.settings.keyfiles import read_pem
+    from keycloak_jwt_auth.settings.reading import raw_client_settings
 
     path = tmp_path / "key.pem"
     path.write_text(pem("ES256"))

@@ -1,84 +1,24 @@
-"""System checks for ``KEYCLOAK_JWT_AUTH``. IDs are never reused.
+"""The system checks of ``KEYCLOAK_JWT_AUTH``, registered with Django (their IDs: ``problems``).
 
-A client's settings are validated by ``conf.client_problems`` (the same list the run time
-refuses a client by); this module reports it, and adds what concerns the whole project: the
-cache the tokens are shared through, and the demo views.
+They report what the rules find: each client's ``rules.client_problems`` (the same list the run
+time refuses a client by), the caches the tokens are shared through (``rules.UNFIT_CACHES``),
+and demo views left open in production.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
-from .config import (
-    DEFAULT_CLIENT,
-    DEMO_SETTING_NAME,
-    SETTING_NAME,
-    Problem,
-    client_names,
-    client_problems,
-    demo_views_allow_anonymous,
-    raw_client_settings,
-    shape_problem,
-)
+from .defaults import DEFAULT_CLIENT, DEMO_SETTING_NAME, SETTING_NAME
+from .problems import DEMO_VIEWS_OPEN, Problem
+from .reading import client_names, demo_views_allow_anonymous, raw_client_settings
+from .rules import UNFIT_CACHES as UNFIT_CACHES  # the doctor reads it from here
+from .rules import client_problems, shape_problem
 
 TAG = "keycloak_jwt_auth"
-REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
-
-
-def _backend_is(name: str) -> Callable[[Mapping[str, Any]], bool]:
-    return lambda cache: cache.get("BACKEND") == name
-
-
-def _redis_with_replicas(cache: Mapping[str, Any]) -> bool:
-    location = cache.get("LOCATION") or ""
-    servers = re.split("[;,]", location) if isinstance(location, str) else list(location)
-    return cache.get("BACKEND") == REDIS_CACHE and len(servers) > 1
-
-
-# Caches that cannot share one token per lifetime: (test, id, what it is, what to do).
-UNFIT_CACHES = [
-    (
-        _backend_is("django.core.cache.backends.locmem.LocMemCache"),
-        "W002",
-        "a LocMemCache: each worker process then fetches and renews its own token",
-        "For a site with several processes or hosts, use a shared cache, e.g. "
-        "CACHE_URL=redis://127.0.0.1:6379/1 (Django's RedisCache), or set CACHE_ALIAS to one.",
-    ),
-    (
-        _backend_is("django.core.cache.backends.dummy.DummyCache"),
-        "W003",
-        "a DummyCache, which stores nothing: each worker process fetches and renews its own token",
-        "Point CACHE_ALIAS at a real shared cache such as Redis.",
-    ),
-    (
-        _backend_is("django.core.cache.backends.filebased.FileBasedCache"),
-        "W007",
-        "a FileBasedCache, whose add() is not atomic across processes: several workers can "
-        "take the renewal lock at once and each fetch a token",
-        "Use RedisCache, PyMemcacheCache or DatabaseCache for CACHE_ALIAS.",
-    ),
-    (
-        _backend_is("django.core.cache.backends.db.DatabaseCache"),
-        "W009",
-        "a DatabaseCache, whose add() is not atomic over an expired row: once a renewal lock "
-        "has timed out (its holder died, or a failed renewal backed off), several workers can "
-        "take it at once and each fetch a token",
-        "For strict single flight use RedisCache (one LOCATION) or PyMemcacheCache; the "
-        "database cache still shares one token in normal operation.",
-    ),
-    (
-        _redis_with_replicas,
-        "W008",
-        "a RedisCache with several servers, which reads from replicas: a worker may not see "
-        "the lock or the token another worker has just written, and fetch one too",
-        "Give the token cache one LOCATION (the primary), e.g. a separate CACHES alias.",
-    ),
-]
 
 
 def _label(name: str, key: str | None = None) -> str:
@@ -128,10 +68,10 @@ def check_token_cache_is_shared(**kwargs: Any) -> list[CheckMessage]:
             f"Keycloak tokens are kept in cache {alias!r}, {what}.",
             hint=hint,
             obj=f"CACHES[{alias!r}]",
-            id=f"{TAG}.{check_id}",
+            id=f"{TAG}.{check.id}",
         )
         for alias in sorted(aliases & set(settings.CACHES))
-        for unfit, check_id, what, hint in UNFIT_CACHES
+        for unfit, check, what, hint in UNFIT_CACHES
         if unfit(settings.CACHES[alias])
     ]
 
@@ -146,6 +86,6 @@ def check_demo_views_closed(**kwargs: Any) -> list[CheckMessage]:
             "through the demo views.",
             hint=f"Set {DEMO_SETTING_NAME} = False (staff only) or do not include "
             "keycloak_jwt_auth.urls in production.",
-            id=f"{TAG}.W103",
+            id=f"{TAG}.{DEMO_VIEWS_OPEN.id}",
         )
     ]
