@@ -1,0 +1,217 @@
+"""The fake's in-memory realm: its URLs, clients, users, groups, realm roles, role mappings and
+passwords, kept consistent (a deleted user leaves its groups...). No HTTP here: the Admin API
+(``admin_api``) answers requests over it, the token endpoint reads its clients, and
+``FakeKeycloak`` is a realm that a test arranges and inspects, served over HTTP."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import secrets
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+# The realm-management roles the default client's service account has: the Admin API's reads.
+READ_ROLES = ("view-users", "query-users", "view-realm", "query-groups", "view-clients")
+UPDATE_PASSWORD = "UPDATE_PASSWORD"  # the required action a temporary password sets
+PASSWORD_HASH_ROUNDS = 1_000  # a test double: a slow hash would only slow the tests
+
+
+@dataclasses.dataclass
+class FakeClient:
+    """A confidential client with service accounts: a secret (``client_secret_jwt``) or public
+    keys / a JWKS URL (``private_key_jwt``). ``algorithm`` is Keycloak's "Signature algorithm"
+    attribute (None: any algorithm of the client's kind)."""
+
+    client_id: str
+    secret: str | None = dataclasses.field(default=None, repr=False)
+    algorithm: str | None = "HS256"
+    public_keys: list[Any] = dataclasses.field(default_factory=list)  # JWK dicts or PEM
+    jwks_url: str | None = None
+    private_key: str | None = dataclasses.field(default=None, repr=False)  # for settings()
+    roles: tuple[str, ...] = READ_ROLES  # realm-management roles of its service account
+    service_accounts: bool = True
+    id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
+    user_id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def uses_keys(self) -> bool:
+        return self.secret is None
+
+    def representation(self) -> dict[str, Any]:
+        """As the Admin API shows it (``GET /clients``)."""
+        attributes = {"token.endpoint.auth.signing.alg": self.algorithm or ""}
+        if self.jwks_url:
+            attributes |= {"use.jwks.url": "true", "jwks.url": self.jwks_url}
+        return {
+            "id": self.id,
+            "clientId": self.client_id,
+            "enabled": True,
+            "publicClient": False,
+            "serviceAccountsEnabled": self.service_accounts,
+            "clientAuthenticatorType": "client-jwt" if self.uses_keys else "client-secret-jwt",
+            "attributes": attributes,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredPassword:
+    """A password set through the Admin API: a salted hash, never the password itself."""
+
+    salt: bytes = dataclasses.field(repr=False)
+    digest: bytes = dataclasses.field(repr=False)
+    temporary: bool = False
+
+    @classmethod
+    def of(cls, password: str, *, temporary: bool) -> StoredPassword:
+        salt = secrets.token_bytes(16)
+        return cls(salt, _password_digest(password, salt), temporary)
+
+    def matches(self, password: str) -> bool:
+        return hmac.compare_digest(self.digest, _password_digest(password, self.salt))
+
+
+def _password_digest(password: str, salt: bytes) -> bytes:
+    return hashlib.pbkdf2_hmac("sha256", password.encode(), salt, PASSWORD_HASH_ROUNDS)
+
+
+class Realm:
+    """One realm as Keycloak serves it: its URLs (once its server listens, see ``serve_at``) and
+    its data, as plain dicts shaped like Keycloak's representations."""
+
+    def __init__(
+        self,
+        realm: str,
+        clients: Iterable[FakeClient],
+        *,
+        token_lifespan: int,
+        password_min_length: int | None,
+    ) -> None:
+        self.realm = realm  # its name (the "realm" of Keycloak's RealmRepresentation)
+        self.token_lifespan = token_lifespan
+        self.password_min_length = password_min_length  # the password policy "length"
+        self.serve_at("http://127.0.0.1:0")  # port 0: not listening yet
+        self.clients: dict[str, FakeClient] = {}
+        for client in clients:
+            self.add_client(client)
+        self.users: list[dict[str, Any]] = []
+        self.groups: list[dict[str, Any]] = []  # each with the ids of its "members"
+        self.realm_roles: list[dict[str, Any]] = [
+            new_role(name) for name in ("offline_access", "uma_authorization")
+        ] + [new_role(f"default-roles-{realm}")]
+        self.role_mappings: dict[str, list[str]] = {}  # user id -> realm role names
+        self.passwords: dict[str, StoredPassword] = {}  # user id -> its password's hash
+
+    def serve_at(self, url: str) -> None:
+        """Keycloak's URLs for this realm on the server at ``url``."""
+        self.url = url
+        self.issuer = f"{url}/realms/{self.realm}"
+        self.admin_url = f"{url}/admin/realms/{self.realm}"
+        self.token_endpoint = f"{self.issuer}/protocol/openid-connect/token"
+
+    # --- what a test arranges --------------------------------------------------------------
+
+    def add_client(self, client: FakeClient | str, **fields: Any) -> FakeClient:
+        """Register a client (a ``FakeClient``, or a client id and its fields). A client with
+        ``private_key`` and no public keys gets the private key's public half."""
+        if isinstance(client, str):
+            client = FakeClient(client, **fields)
+        if client.private_key and not client.public_keys and not client.jwks_url:
+            client.public_keys = [_public_pem(client.private_key)]
+        self.clients[client.client_id] = client
+        return client
+
+    def client(self, client_id: str | None = None) -> FakeClient:
+        return self.clients[client_id] if client_id else next(iter(self.clients.values()))
+
+    def add_user(self, username: str, **fields: Any) -> dict[str, Any]:
+        user = {
+            "id": str(uuid.uuid4()),
+            "username": username.lower(),
+            "enabled": True,
+            "emailVerified": False,
+            "createdTimestamp": int(time.time() * 1000),
+            **fields,
+        }
+        self.users.append(user)
+        self.role_mappings[user["id"]] = [f"default-roles-{self.realm}"]  # as Keycloak grants
+        return user
+
+    def add_group(
+        self,
+        name: str,
+        *,
+        members: Iterable[Mapping[str, Any]] = (),
+        parent: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A top-level group, or a subgroup of ``parent``; its representation."""
+        group: dict[str, Any] = {"id": str(uuid.uuid4()), "name": name}
+        if parent is None:
+            group["path"] = f"/{name}"
+        else:
+            group |= {"path": f"{parent['path']}/{name}", "parentId": parent["id"]}
+        self.groups.append({**group, "members": [user["id"] for user in members]})
+        return self.group_representation(self.groups[-1])
+
+    def add_role(self, name: str) -> dict[str, Any]:
+        """A realm role (``assign_realm_roles`` grants roles by name)."""
+        self.realm_roles.append(new_role(name))
+        return self.realm_roles[-1]
+
+    def check_password(self, user_id: str, password: str) -> bool:
+        """Whether ``password`` is the one last set for the user through the Admin API."""
+        stored = self.passwords.get(user_id)
+        return stored is not None and stored.matches(password)
+
+    # --- what the Admin API reads and changes ----------------------------------------------
+
+    def user(self, user_id: str) -> dict[str, Any] | None:
+        return next((user for user in self.users if user["id"] == user_id), None)
+
+    def group(self, group_id: str) -> dict[str, Any] | None:
+        return next((group for group in self.groups if group["id"] == group_id), None)
+
+    def group_representation(self, group: Mapping[str, Any]) -> dict[str, Any]:
+        children = sum(1 for g in self.groups if g.get("parentId") == group["id"])
+        shown = {k: v for k, v in group.items() if k != "members"}
+        return {**shown, "subGroupCount": children, "subGroups": []}
+
+    def set_password(self, user: dict[str, Any], password: str, *, temporary: bool) -> None:
+        """Keep its hash; a temporary one sets UPDATE_PASSWORD, a lasting one clears it."""
+        self.passwords[user["id"]] = StoredPassword.of(password, temporary=temporary)
+        actions = [a for a in user.get("requiredActions", []) if a != UPDATE_PASSWORD]
+        user["requiredActions"] = [*actions, UPDATE_PASSWORD] if temporary else actions
+
+    def remove_user(self, user: dict[str, Any]) -> None:
+        """The user, its group memberships, role mappings and password."""
+        self.users.remove(user)
+        for group in self.groups:
+            group["members"] = [member for member in group["members"] if member != user["id"]]
+        self.role_mappings.pop(user["id"], None)
+        self.passwords.pop(user["id"], None)
+
+    def remove_group(self, group: Mapping[str, Any]) -> None:
+        """The group and its subgroups, at every depth."""
+        doomed = {group["id"]}
+        for other in self.groups:  # a parent always comes before its subgroups
+            if other.get("parentId") in doomed:
+                doomed.add(other["id"])
+        self.groups[:] = [g for g in self.groups if g["id"] not in doomed]
+
+
+def new_role(name: str) -> dict[str, Any]:
+    """A realm role's representation."""
+    return {"id": str(uuid.uuid4()), "name": name, "composite": False, "clientRole": False}
+
+
+def _public_pem(private_pem: str) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+    public = key.public_key()
+    return public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
