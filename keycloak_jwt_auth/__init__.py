@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .admin.api import AsyncKeycloakAdmin, KeycloakAdmin
+from .admin import AsyncKeycloakAdmin, KeycloakAdmin
 from .exceptions import (
     AdminAPIError,
     AdminAuthenticationError,

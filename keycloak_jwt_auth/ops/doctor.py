@@ -19,7 +19,7 @@ import requests
 from django.conf import settings
 from django.core.cache import caches
 
-from keycloak_jwt_auth.admin import api as admin_api
+from keycloak_jwt_auth.admin import calls as admin_calls
 from keycloak_jwt_auth.client_auth.assertion import PrivateKeyJwt, client_authentication
 from keycloak_jwt_auth.exceptions import (
     ConfigurationError,
@@ -44,7 +44,7 @@ OK, WARN, FAIL = "OK", "WARN", "FAIL"
 SKEW_WARN = 5.0  # seconds of clock skew worth a warning
 # Keycloak refuses an assertion whose iat is over 60 s old or over 15 s ahead: FAIL at 3/4 of it.
 SKEW_FAIL = {"behind": 45.0, "ahead": 11.0}
-# realm-management roles of the Admin API reads (admin_api.ROLES_BY_RESOURCE, events aside).
+# realm-management roles of the Admin API reads (admin.calls.ROLES_BY_RESOURCE, events aside).
 ADMIN_ROLES = ("view-users", "query-groups", "view-realm", "view-clients")
 CLIENT_SCREEN = "Keycloak: Clients > {client_id}"
 # Keycloak's client authenticator for each AUTH_METHOD: (its id, the console's name).
@@ -415,14 +415,14 @@ def check_jwks(probe: Probe) -> Finding | None:
 def _client_representation(probe: Probe) -> dict[str, Any] | None:
     if probe.token is None:
         return None
-    call = admin_api.clients(client_id=probe.config.client_id)
-    options = admin_api.request_options(call, probe.config)
+    call = admin_calls.clients(client_id=probe.config.client_id)
+    options = admin_calls.request_options(call, probe.config)
     options["headers"] = {**options["headers"], "Authorization": probe.token.authorization}
     url = f"{probe.config.admin_url}{call.path}"
     try:
         response = exchange(probe.session, "GET", url, **options)
         body = json_body(response)
-        found = admin_api.result(call, response.status_code, body, "", realm=probe.config.realm)
+        found = admin_calls.result(call, response.status_code, body, "", realm=probe.config.realm)
     except KeycloakJWTAuthError:  # 403 without view-clients, or unreachable: nothing to say
         return None
     return dict(found[0]) if found else None

@@ -46,7 +46,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import jwt
 import requests
 
-from keycloak_jwt_auth.admin.api import MANAGE_USERS, ROLES_BY_RESOURCE
+from keycloak_jwt_auth.admin import MANAGE_USERS, ROLES_BY_RESOURCE
 from keycloak_jwt_auth.client_auth.assertion import ASSERTION_TYPE
 
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
