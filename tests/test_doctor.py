@@ -16,7 +16,8 @@ from django.test import override_settings
 from keycloak_jwt_auth.client_auth.assertion import published_keys
 from keycloak_jwt_auth.client_auth.keys import load_private_key
 from keycloak_jwt_auth.exceptions import OAuthError
-from keycloak_jwt_auth.ops.doctor import FAIL, OK, WARN, Probe, _measure_skew, diagnose, token_hint
+from keycloak_jwt_auth.ops.doctor import FAIL, OK, WARN, diagnose
+from keycloak_jwt_auth.ops.probe import Probe, _measure_skew, token_hint
 from keycloak_jwt_auth.settings.config import get_client_config
 from keycloak_jwt_auth.testing import FakeKeycloak
 
