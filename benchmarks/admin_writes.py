@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.common import Sizes, table
-from keycloak_jwt_auth.admin.api import UserRepresentation
+from keycloak_jwt_auth.admin import UserRepresentation
 from support.peers import SERVER_URL, python_keycloak_connection
 from support.proxy import RecordingProxy
 from support.realm import realm_secret

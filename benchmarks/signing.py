@@ -17,8 +17,8 @@ from django.test import override_settings
 
 from benchmarks.common import table
 from keycloak_jwt_auth.client_auth import build_client_assertion
+from keycloak_jwt_auth.clients import get_client_config
 from keycloak_jwt_auth.keys import KEY_ALGORITHMS, load_private_key
-from keycloak_jwt_auth.settings.config import get_client_config
 
 SECRET = "benchmark-only-secret-" + "x" * 64  # 86 bytes: long enough for HS512
 CLAIMS = {"iss": "bench", "sub": "bench", "aud": "https://keycloak.test/realms/demo"}

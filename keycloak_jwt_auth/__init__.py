@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .admin.api import AsyncKeycloakAdmin, KeycloakAdmin
+from .admin import AsyncKeycloakAdmin, KeycloakAdmin
 from .auths.requests_auth import ServiceAccountAuth
 from .clients import aget_access_token, get_access_token, get_token_manager
 from .exceptions import (

@@ -26,8 +26,8 @@ from keycloak_jwt_auth.settings import (
     CLIENT_SETTINGS,
     DEFAULT_CLIENT,
     ClientConfig,
+    build_client_config,
     client_names,
-    get_client_config,
 )
 from keycloak_jwt_auth.tokens.manager import TokenManager
 
@@ -59,7 +59,7 @@ class Client:
 
     @property
     def config(self) -> ClientConfig:
-        return self._once("config", lambda: get_client_config(self.name))
+        return self._once("config", lambda: build_client_config(self.name))
 
     @property
     def authentication(self) -> ClientAuthentication:
@@ -179,6 +179,11 @@ count_served_from(clients.token_stats)
 def _settings_changed(*, setting: str, **kwargs: object) -> None:
     if setting in CLIENT_SETTINGS:
         clients.reset()
+
+
+def get_client_config(name: str = DEFAULT_CLIENT) -> ClientConfig:
+    """The validated config of client ``name``; raises ``ConfigurationError`` when unusable."""
+    return clients[name].config
 
 
 def get_token_manager(client: str = DEFAULT_CLIENT) -> TokenManager:

@@ -24,7 +24,7 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_POST, require_safe
 
-from .admin.api import AsyncKeycloakAdmin, KeycloakAdmin, UserRepresentation
+from .admin import AsyncKeycloakAdmin, KeycloakAdmin, UserRepresentation
 from .clients import clients, get_token_manager
 from .exceptions import AdminForbiddenError, KeycloakJWTAuthError, KeycloakUnavailableError
 from .settings import DEFAULT_CLIENT, demo_views_allow_anonymous, demo_write_client

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import inspect
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,10 +17,11 @@ from keycloak_jwt_auth import (
     AdminForbiddenError,
     AdminNotFoundError,
     AdminUnavailableError,
+    AsyncKeycloakAdmin,
     KeycloakAdmin,
     KeycloakUnavailableError,
 )
-from keycloak_jwt_auth.admin.api import admin_session, realm_path
+from keycloak_jwt_auth.admin import admin_session, calls, realm_path
 
 from .conftest import ADMIN_URL, token_body
 
@@ -254,3 +256,19 @@ def test_no_path_leaves_the_realm_however_it_is_encoded(
 def test_iter_users_refuses_a_page_size_that_would_loop_forever() -> None:
     with pytest.raises(ValueError, match="page_size must be at least 1"):
         next(KeycloakAdmin().iter_users(page_size=0))
+
+
+@pytest.mark.parametrize("name", ["users", "user", "set_password", "create_group", "realm"])
+def test_both_clients_show_each_builders_signature_and_docstring(name: str) -> None:
+    build = getattr(calls, name)
+    parameters = list(inspect.signature(build).parameters)
+    sync, asynchronous = getattr(KeycloakAdmin(), name), getattr(AsyncKeycloakAdmin(), name)
+    assert list(inspect.signature(sync).parameters) == parameters
+    assert list(inspect.signature(asynchronous).parameters) == parameters
+    assert sync.__doc__ == asynchronous.__doc__ == build.__doc__
+    assert inspect.iscoroutinefunction(asynchronous) and not inspect.iscoroutinefunction(sync)
+
+
+def test_both_clients_methods_return_the_calls_answer() -> None:
+    assert inspect.signature(KeycloakAdmin().users_count).return_annotation is int
+    assert inspect.signature(AsyncKeycloakAdmin().delete_user).return_annotation is None

@@ -23,7 +23,8 @@ from keycloak_jwt_auth import (
     AsyncKeycloakAdmin,
     KeycloakAdmin,
 )
-from keycloak_jwt_auth.admin.api import CredentialRepresentation, create_user, set_password
+from keycloak_jwt_auth.admin import CredentialRepresentation
+from keycloak_jwt_auth.admin.calls import create_user, set_password
 
 from .loopback import Answer, Loopback, Received
 

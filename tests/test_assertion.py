@@ -14,7 +14,7 @@ from keycloak_jwt_auth.client_auth import (
     build_client_assertion,
     client_authentication,
 )
-from keycloak_jwt_auth.settings.config import get_client_config
+from keycloak_jwt_auth.clients import get_client_config
 
 SECRETS = {
     "HS256": settings.TEST_SECRET,

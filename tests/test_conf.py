@@ -8,9 +8,9 @@ from django.conf import settings
 from django.core.checks import ERROR, run_checks
 from django.test import override_settings
 
+from keycloak_jwt_auth.clients import get_client_config
 from keycloak_jwt_auth.exceptions import ConfigurationError, KeycloakJWTAuthError
 from keycloak_jwt_auth.settings import SETTINGS_REFERENCE, build_client_config, keyfiles
-from keycloak_jwt_auth.settings.config import get_client_config
 from keycloak_jwt_auth.settings.defaults import DEFAULTS, DESCRIPTIONS
 
 from .keyring import key_settings, pem

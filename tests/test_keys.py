@@ -17,14 +17,13 @@ from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 
 from keycloak_jwt_auth.client_auth import build_client_assertion
-from keycloak_jwt_auth.clients import clients
+from keycloak_jwt_auth.clients import clients, get_client_config
 from keycloak_jwt_auth.keys import (
     KEY_ALGORITHMS,
     load_private_key,
     public_jwk,
     thumbprint,
 )
-from keycloak_jwt_auth.settings.config import get_client_config
 
 from .keyring import key_settings, pem
 

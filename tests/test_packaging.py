@@ -50,7 +50,7 @@ from django.test import override_settings
 from django.conf import settings
 import keycloak_jwt_auth
 from keycloak_jwt_auth.client_auth import build_client_assertion
-from keycloak_jwt_auth.settings import get_client_config
+from keycloak_jwt_auth.clients import get_client_config
 from keycloak_jwt_auth.settings.rules import client_problems
 assert build_client_assertion(get_client_config()).count(".") == 2  # client_secret_jwt works
 key_client = {**settings.KEYCLOAK_JWT_AUTH, "AUTH_METHOD": "private_key_jwt",

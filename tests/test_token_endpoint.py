@@ -14,6 +14,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from keycloak_jwt_auth.client_auth import client_authentication
+from keycloak_jwt_auth.clients import get_client_config
 from keycloak_jwt_auth.exceptions import (
     InvalidClientError,
     InvalidTokenResponseError,
@@ -24,7 +25,6 @@ from keycloak_jwt_auth.exceptions import (
     UnauthorizedClientError,
 )
 from keycloak_jwt_auth.http.transport import network_cause, run_flow
-from keycloak_jwt_auth.settings.config import get_client_config
 from keycloak_jwt_auth.tokens.flow import token_flow
 
 from .conftest import TOKEN_URL, token_body

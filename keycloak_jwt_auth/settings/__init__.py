@@ -7,7 +7,7 @@ The rest of the package imports settings from here, never from the modules insid
 ``checks`` (the Django system checks).
 """
 
-from keycloak_jwt_auth.settings.config import ClientConfig, build_client_config, get_client_config
+from keycloak_jwt_auth.settings.config import ClientConfig, build_client_config
 from keycloak_jwt_auth.settings.defaults import (
     CLIENT_SETTINGS,
     DEFAULT_CLIENT,
@@ -39,6 +39,5 @@ __all__ = [
     "client_names",
     "demo_views_allow_anonymous",
     "demo_write_client",
-    "get_client_config",
     "one_request_seconds",
 ]

@@ -1,18 +1,15 @@
 """One client's ``ClientConfig``, built from the ``KEYCLOAK_JWT_AUTH`` setting.
 
 ``build_client_config`` validates (the same rules the system checks report), reads the key
-files once and returns a new config. ``get_client_config`` keeps one per client name until
-Django's ``setting_changed`` signal says the settings changed.
+files once and returns a new config. It keeps nothing: ``clients[name].config`` (clients.py)
+keeps one per client name until the settings change.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 from urllib.parse import quote
 
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 from django.views.decorators.debug import sensitive_variables
 
 from keycloak_jwt_auth.exceptions import ConfigurationError
@@ -20,26 +17,16 @@ from keycloak_jwt_auth.masked import Masked
 
 from .credential_rules import algorithm_of, uses_keys
 from .defaults import (
-    CLIENT_SETTINGS,
-    DEFAULT_CLIENT,
     SETTING_NAME,
     Timeout,
     as_timeout,
     lock_seconds,
 )
 from .problems import Problem
-from .reading import demo_views_allow_anonymous, demo_write_client, raw_client_settings
+from .reading import raw_client_settings
 from .rules import settings_problems, shape_problem
 
-__all__ = [
-    "ClientConfig",
-    "build_client_config",
-    "get_client_config",
-    # views.py imports these from here:
-    "DEFAULT_CLIENT",
-    "demo_views_allow_anonymous",
-    "demo_write_client",
-]
+__all__ = ["ClientConfig", "build_client_config"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,22 +136,3 @@ def summary(problems: list[Problem]) -> str:
         keys_by_text.setdefault(problem.text, []).append(problem.key or SETTING_NAME)
     parts = [f"{', '.join(keys)} {text}" for text, keys in keys_by_text.items()]
     return "; ".join(parts) + ". Run 'manage.py check' for hints."
-
-
-# --- the configs in use: one per client name, until the settings change ----------------------
-
-_configs: dict[str, ClientConfig] = {}
-
-
-def get_client_config(name: str = DEFAULT_CLIENT) -> ClientConfig:
-    """The validated config of client ``name``; raises ``ConfigurationError`` when unusable."""
-    config = _configs.get(name)
-    if config is None:
-        config = _configs[name] = build_client_config(name)
-    return config
-
-
-@receiver(setting_changed)
-def _forget_configs(*, setting: str, **kwargs: Any) -> None:
-    if setting in CLIENT_SETTINGS:
-        _configs.clear()

@@ -22,7 +22,7 @@ from keycloak_jwt_auth import (
     AsyncKeycloakAdmin,
     KeycloakAdmin,
 )
-from keycloak_jwt_auth.admin.api import UserRepresentation
+from keycloak_jwt_auth.admin import UserRepresentation
 
 from .conftest import password_login
 

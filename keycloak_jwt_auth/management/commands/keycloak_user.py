@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from keycloak_jwt_auth.admin.api import KeycloakAdmin, UserRepresentation
+from keycloak_jwt_auth.admin import KeycloakAdmin, UserRepresentation
 from keycloak_jwt_auth.exceptions import KeycloakJWTAuthError
 from keycloak_jwt_auth.management.commands.fetch_token import dumps, one_line
 from keycloak_jwt_auth.masked import Masked

@@ -1,85 +1,26 @@
-"""A small client for Keycloak's Admin REST API, authenticated as the service account."""
+"""The Admin API calls: each request described once as a ``Call`` (path, query, body, the role
+it needs), built from checked input; and how an answer becomes its result or an error. Both
+clients (``clients.py``) send these; neither holds a description of its own."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import (
-    Any,
-    Concatenate,
-    Generic,
-    ParamSpec,
-    TypedDict,
-    TypeVar,
-    cast,
-    get_origin,
-    is_typeddict,
-)
+from typing import Any, Generic, TypeVar, cast, get_origin, is_typeddict
 from urllib.parse import quote, unquote, urlsplit
 
-import requests
-
-from keycloak_jwt_auth.auths.requests_auth import ServiceAccountAuth
-from keycloak_jwt_auth.clients import clients as configured_clients
-from keycloak_jwt_auth.exceptions import AdminAPIError, AdminUnavailableError
-from keycloak_jwt_auth.http.transport import ADMIN_BODY_LIMIT, exchange, json_body
-from keycloak_jwt_auth.masked import Masked
-from keycloak_jwt_auth.ops.metrics import record_admin_request
-from keycloak_jwt_auth.settings import (
-    DEFAULT_CLIENT,
-    ClientConfig,
-    get_client_config,
+from keycloak_jwt_auth.admin.representations import (
+    ClientRepresentation,
+    GroupRepresentation,
+    RoleRepresentation,
+    UserRepresentation,
 )
+from keycloak_jwt_auth.exceptions import AdminAPIError, AdminUnavailableError
+from keycloak_jwt_auth.http.transport import ADMIN_BODY_LIMIT
+from keycloak_jwt_auth.masked import Masked
+from keycloak_jwt_auth.settings import ClientConfig
 
 J = TypeVar("J")
-
-
-class UserRepresentation(TypedDict, total=False):
-    id: str
-    username: str
-    email: str
-    firstName: str
-    lastName: str
-    enabled: bool
-    emailVerified: bool
-    createdTimestamp: int
-    attributes: dict[str, list[str]]
-    requiredActions: list[str]
-    credentials: list[CredentialRepresentation]
-
-
-class CredentialRepresentation(TypedDict, total=False):
-    type: str  # "password"
-    value: str  # held as a Masked by this client: no repr shows it
-    temporary: bool
-
-
-class GroupRepresentation(TypedDict, total=False):
-    id: str
-    name: str
-    path: str
-    subGroupCount: int
-    subGroups: list[GroupRepresentation]
-
-
-class RoleRepresentation(TypedDict, total=False):
-    id: str
-    name: str
-    description: str
-    composite: bool
-    clientRole: bool
-    containerId: str
-
-
-class ClientRepresentation(TypedDict, total=False):
-    id: str
-    clientId: str
-    name: str
-    enabled: bool
-    publicClient: bool
-    serviceAccountsEnabled: bool
-
 
 # The realm-management role each part of the Admin API needs (for 403 messages).
 ROLES_BY_RESOURCE = {
@@ -90,18 +31,6 @@ ROLES_BY_RESOURCE = {
     "events": "view-events",
     "": "view-realm",
 }
-
-
-def admin_session(client: str) -> requests.Session:
-    """The client's pooled Admin API session (per process: a forked worker gets its own)."""
-
-    def build() -> requests.Session:
-        session = requests.Session()
-        session.auth = ServiceAccountAuth(client)
-        session.headers["Accept"] = "application/json"
-        return session
-
-    return configured_clients[client].keep("admin_session", build)
 
 
 def realm_path(*segments: str) -> str:
@@ -371,10 +300,13 @@ def _masked_credential(credential: Any) -> dict[str, Any]:
     return {**credential, "value": Masked(value)} if isinstance(value, str) else {**credential}
 
 
-def _page_size(page_size: int) -> int:
+def checked_page_size(page_size: int) -> int:
     if page_size < 1:
         raise ValueError(f"page_size must be at least 1, not {page_size!r}")
     return page_size
+
+
+# --- the answers: a call's result, or the error its status maps to ------------------------
 
 
 def result(
@@ -449,176 +381,3 @@ def request_options(call: Call[Any], config: ClientConfig) -> dict[str, Any]:
         "headers": {"Accept-Encoding": "gzip"},
     }
     return options if call.body is None else {**options, "json": call.body}
-
-
-# --- the clients ---------------------------------------------------------------------------
-
-P = ParamSpec("P")
-
-
-def _sync(build: Callable[P, Call[J]]) -> Callable[Concatenate[KeycloakAdmin, P], J]:
-    @functools.wraps(build)
-    def method(self: KeycloakAdmin, /, *args: P.args, **kwargs: P.kwargs) -> J:
-        call = build(*args, **kwargs)
-        del args, kwargs  # no frame keeps the raw input: the call holds passwords masked
-        return self._run(call)
-
-    return method
-
-
-def _async(
-    build: Callable[P, Call[J]],
-) -> Callable[Concatenate[AsyncKeycloakAdmin, P], Coroutine[Any, Any, J]]:
-    @functools.wraps(build)
-    async def method(self: AsyncKeycloakAdmin, /, *args: P.args, **kwargs: P.kwargs) -> J:
-        call = build(*args, **kwargs)
-        del args, kwargs  # as in _sync
-        return await self._run(call)
-
-    return method
-
-
-class KeycloakAdmin:
-    """Admin REST API of the client's realm: ``{SERVER_URL}/admin/realms/{REALM}/...``."""
-
-    def __init__(self, client: str = DEFAULT_CLIENT) -> None:
-        self.client = client
-        self.config: ClientConfig = get_client_config(client)
-        self.session = admin_session(client)
-
-    def __repr__(self) -> str:
-        return f"KeycloakAdmin(client={self.client!r}, realm={self.config.realm!r})"
-
-    users = _sync(users)
-    users_count = _sync(users_count)
-    user = _sync(user)
-    groups = _sync(groups)
-    group_members = _sync(group_members)
-    realm_roles = _sync(realm_roles)
-    clients = _sync(clients)
-    realm = _sync(realm)
-    get = _sync(get)
-    create_user = _sync(create_user)
-    update_user = _sync(update_user)
-    delete_user = _sync(delete_user)
-    set_password = _sync(set_password)
-    user_groups = _sync(user_groups)
-    add_user_to_group = _sync(add_user_to_group)
-    remove_user_from_group = _sync(remove_user_from_group)
-    user_realm_roles = _sync(user_realm_roles)
-    create_group = _sync(create_group)
-    delete_group = _sync(delete_group)
-    group_by_path = _sync(group_by_path)
-
-    def find_user(
-        self, *, username: str | None = None, email: str | None = None
-    ) -> UserRepresentation | None:
-        """The user with exactly this username and/or email, or None."""
-        query = user_query(username=username, email=email)
-        return exact_match(self.users(**query, exact=True), query)
-
-    def assign_realm_roles(self, user_id: str, role_names: Iterable[str]) -> None:
-        """Grant realm roles, by name (looked up first: an unknown name writes nothing)."""
-        call = realm_role_mapping("POST", user_id, role_names)
-        self._run(call(self.realm_roles()))
-
-    def remove_realm_roles(self, user_id: str, role_names: Iterable[str]) -> None:
-        call = realm_role_mapping("DELETE", user_id, role_names)
-        self._run(call(self.realm_roles()))
-
-    def iter_users(
-        self, *, search: str | None = None, page_size: int = 100, brief: bool = True
-    ) -> Iterator[UserRepresentation]:
-        """Every user, page by page; stops after the first page shorter than ``page_size``."""
-        first, page_size = 0, _page_size(page_size)
-        while True:
-            page = self.users(search=search, first=first, max=page_size, brief=brief)
-            yield from page
-            if len(page) < page_size:
-                return
-            first += page_size
-
-    def _run(self, call: Call[J]) -> J:
-        url, options = f"{self.config.admin_url}{call.path}", request_options(call, self.config)
-        response = exchange(self.session, call.method, url, **options)
-        record_admin_request(self.client, call.method, response.status_code)
-        body, location = json_body(response), response.headers.get("Location")
-        status, realm = response.status_code, self.config.realm
-        return result(call, status, body, response.text, realm=realm, location=location)
-
-
-class AsyncKeycloakAdmin:
-    """``KeycloakAdmin`` for async code: the same methods as coroutines (``aiter_users`` an
-    async iterator), over one pooled ``httpx.AsyncClient`` per client, event loop and process.
-    Needs the ``async`` extra: ``pip install keycloak-jwt-auth[async]``."""
-
-    def __init__(self, client: str = DEFAULT_CLIENT) -> None:
-        from keycloak_jwt_auth.auths import httpx_auth
-        from keycloak_jwt_auth.http import (
-            async_transport as async_http,  # raises ConfigurationError without httpx
-        )
-
-        self._http = async_http
-        self._auth = httpx_auth
-        self.client = client
-        self.config: ClientConfig = get_client_config(client)
-
-    def __repr__(self) -> str:
-        return f"AsyncKeycloakAdmin(client={self.client!r}, realm={self.config.realm!r})"
-
-    users = _async(users)
-    users_count = _async(users_count)
-    user = _async(user)
-    groups = _async(groups)
-    group_members = _async(group_members)
-    realm_roles = _async(realm_roles)
-    clients = _async(clients)
-    realm = _async(realm)
-    get = _async(get)
-    create_user = _async(create_user)
-    update_user = _async(update_user)
-    delete_user = _async(delete_user)
-    set_password = _async(set_password)
-    user_groups = _async(user_groups)
-    add_user_to_group = _async(add_user_to_group)
-    remove_user_from_group = _async(remove_user_from_group)
-    user_realm_roles = _async(user_realm_roles)
-    create_group = _async(create_group)
-    delete_group = _async(delete_group)
-    group_by_path = _async(group_by_path)
-
-    async def find_user(
-        self, *, username: str | None = None, email: str | None = None
-    ) -> UserRepresentation | None:
-        query = user_query(username=username, email=email)
-        return exact_match(await self.users(**query, exact=True), query)
-
-    async def assign_realm_roles(self, user_id: str, role_names: Iterable[str]) -> None:
-        call = realm_role_mapping("POST", user_id, role_names)
-        await self._run(call(await self.realm_roles()))
-
-    async def remove_realm_roles(self, user_id: str, role_names: Iterable[str]) -> None:
-        call = realm_role_mapping("DELETE", user_id, role_names)
-        await self._run(call(await self.realm_roles()))
-
-    async def aiter_users(
-        self, *, search: str | None = None, page_size: int = 100, brief: bool = True
-    ) -> AsyncIterator[UserRepresentation]:
-        """Every user, page by page; stops after the first page shorter than ``page_size``."""
-        first, page_size = 0, _page_size(page_size)
-        while True:
-            page = await self.users(search=search, first=first, max=page_size, brief=brief)
-            for user_ in page:
-                yield user_
-            if len(page) < page_size:
-                return
-            first += page_size
-
-    async def _run(self, call: Call[J]) -> J:
-        url, options = f"{self.config.admin_url}{call.path}", request_options(call, self.config)
-        client = self._auth.async_client(self.client)
-        response = await self._http.aexchange(client, call.method, url, **options)
-        record_admin_request(self.client, call.method, response.status_code)
-        body, location = self._http.json_body(response), response.headers.get("Location")
-        status, realm = response.status_code, self.config.realm
-        return result(call, status, body, response.text, realm=realm, location=location)
