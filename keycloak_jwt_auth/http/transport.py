@@ -35,8 +35,9 @@ from keycloak_jwt_auth.settings import ClientConfig
 Unavailable = Callable[[str], KeycloakUnavailableError]
 Refused = Callable[[str, int], KeycloakJWTAuthError]
 
-TOKEN_BODY_LIMIT = 64 * 1024  # a token response is a few KiB
 T = TypeVar("T")
+
+TOKEN_BODY_LIMIT = 64 * 1024  # a token response is a few KiB
 ADMIN_BODY_LIMIT = 16 * 1024 * 1024  # a page of full user representations
 CHUNK = 64 * 1024
 COMPRESSED = ("gzip", "x-gzip", "deflate")

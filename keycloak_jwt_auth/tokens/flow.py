@@ -37,7 +37,7 @@ from keycloak_jwt_auth.exceptions import (
 )
 from keycloak_jwt_auth.http.steps import Pause, Reply, Send
 from keycloak_jwt_auth.http.transport import TOKEN_BODY_LIMIT
-from keycloak_jwt_auth.settings import ClientConfig
+from keycloak_jwt_auth.settings import ClientConfig, one_request_seconds
 from keycloak_jwt_auth.tokens.token import AccessToken
 
 logger = logging.getLogger(__name__)
@@ -135,6 +135,12 @@ def token_request(config: ClientConfig) -> Callable[[str], Send]:
         return Send("POST", url, TOKEN_HEADERS, form, TOKEN_BODY_LIMIT, unavailable, refused)
 
     return send
+
+
+def longest_fetch(config: ClientConfig) -> float:
+    """The longest one flow can take: every try timing out, plus the longest pauses."""
+    per_try = one_request_seconds(config.timeout)
+    return (config.retries + 1) * per_try + sum(longest_backoff(n) for n in range(config.retries))
 
 
 def backoff(attempt: int) -> float:

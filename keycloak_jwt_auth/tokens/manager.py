@@ -34,10 +34,10 @@ from keycloak_jwt_auth.client_auth import ClientAuthentication, client_authentic
 from keycloak_jwt_auth.exceptions import KeycloakJWTAuthError
 from keycloak_jwt_auth.http.transport import run_flow
 from keycloak_jwt_auth.ops.metrics import TokenStats, record_token_request
-from keycloak_jwt_auth.settings import ClientConfig, one_request_seconds
+from keycloak_jwt_auth.settings import ClientConfig
 from keycloak_jwt_auth.signals import send, token_fetch_failed, token_fetched
 
-from .flow import Fetched, TokenFlow, longest_backoff, token_flow
+from .flow import Fetched, TokenFlow, longest_fetch, token_flow
 from .offload import LoopShared
 from .store import TokenStore
 from .token import AccessToken
@@ -45,7 +45,6 @@ from .token import AccessToken
 logger = logging.getLogger(__name__)
 
 RECHECK_INTERVAL = 0.25  # seconds between shared-cache looks while another worker renews
-POLL_INTERVAL = 0.05  # seconds between shared-cache looks while waiting for a cold token
 # After a 401 made this process drop a token, the next one is not dropped for this long, however
 # often it is refused: an API that always answers 401 must not cost a token request per call.
 REFUSED_AGAIN_GRACE = 30.0
@@ -79,16 +78,10 @@ class Fetch:
 class TokenManager:
     """Hands out one client's access token, renewing it before it expires."""
 
-    def __init__(
-        self,
-        config: ClientConfig,
-        authentication: ClientAuthentication | None = None,
-        *,
-        session: requests.Session | None = None,
-    ) -> None:
+    def __init__(self, config: ClientConfig, method: ClientAuthentication | None = None) -> None:
         self.config = config
-        self.authentication = authentication or client_authentication(config)
-        self.session = session or requests.Session()
+        self.authentication = method or client_authentication(config)
+        self.session = requests.Session()  # pooled: the token endpoint's connection is kept
         self.store = TokenStore(config)
         self.fetch_count = 0  # token requests this manager made (for logs, tests, benchmarks)
         self.stats = TokenStats()
@@ -225,19 +218,9 @@ class TokenManager:
                 return
             flight = self._flight = Flight(owner)
         logger.info("Renewing the token of client %s before it expires", self.config.client_id)
-        if self.config.background_refresh:
-            thread = threading.Thread(
-                target=self._renew,
-                args=(flight,),
-                name=f"keycloak-token-renewal-{self.config.name}",
-                daemon=True,
-            )
-            try:
-                thread.start()
-                return
-            except RuntimeError as exc:  # "can't start new thread": renew here instead
-                logger.warning("No renewal thread for client %s (%s)", self.config.name, exc)
-        self._renew(flight)
+        renew = functools.partial(self._renew, flight)
+        if not (self.config.background_refresh and in_background(self.config.name, renew)):
+            renew()
 
     def _renew(self, flight: Flight) -> None:
         # A failure is logged by _flying; the valid token keeps serving meanwhile.
@@ -261,30 +244,12 @@ class TokenManager:
         # Our own renewal back-off must not make our own callers wait: no usable token is left.
         self.store.release(self._backoff_lock_owner)
         self._backoff_lock_owner = None
-        # A live lock holder extends its lock before each retry; a dead one's lock expires
-        # within LOCK_TIMEOUT. Either way, waiting for the lock is bounded.
-        started = time.monotonic()
-        while True:
-            flight.lock_owner = self.store.try_lock()
-            # Look after taking the lock too: the previous owner may have stored its token and
-            # released the lock between two of our looks.
-            token = self.store.read(time.time())
-            if token is not None:
-                self.store.release(flight.lock_owner)
-                flight.lock_owner = None
-                self._serve(token)
-                self._land(flight, token=token)
-                return flight, (token, "cache")
-            if flight.lock_owner is not None:
-                return flight, None
-            if time.monotonic() - started >= self._longest_wait():
-                logger.warning(
-                    "Waited %.0fs for another worker's token for client %s; fetching one here",
-                    time.monotonic() - started,
-                    self.config.client_id,
-                )
-                return flight, None
-            time.sleep(POLL_INTERVAL)
+        flight.lock_owner, token = self.store.lock_or_token(self._longest_wait())
+        if token is None:
+            return flight, None
+        self._serve(token)
+        self._land(flight, token=token)
+        return flight, (token, "cache")
 
     # --- one fetch, shared by the callers of a flight -------------------------------------
 
@@ -294,18 +259,14 @@ class TokenManager:
         the flight's waiters, count and signal. (A context manager, not a function that calls
         the driver: it adds no frame between the caller and the socket.)"""
         self.fetch_count += 1
-        renewal, started = self._holds_usable_token(), time.perf_counter()
-        wants_hint = self.authentication.wants_hint()
-        hint = self.store.shared_secret_choice() if wants_hint else None
+        renewal, started = self.store.holds_usable(time.time()), time.perf_counter()
+        hint = self.store.shared_secret_choice() if self.authentication.wants_hint() else None
         flow = token_flow(self.config, self.authentication, hint=hint)
         fetch = Fetch(flow, functools.partial(self.store.extend_lock, flight.lock_owner))
         try:
             yield fetch
         except Exception as exc:
-            if isinstance(exc, KeycloakJWTAuthError):
-                logger.warning("Token request for client %s failed: %s", self.config.name, exc)
-            else:  # a bug, not Keycloak's answer: say where
-                logger.exception("Token request for client %s failed", self.config.name)
+            log_failure(self.config.name, exc)
             if keep_lock_on_error:
                 # A failed renewal keeps the shared lock until it times out: that is the
                 # back-off, so that a down Keycloak is not asked again on every call.
@@ -313,7 +274,7 @@ class TokenManager:
             else:
                 self.store.release(flight.lock_owner)
             self._land(flight, error=exc)
-            self._report(started, renewal, error=exc)
+            report(self.config.name, self.stats, started, renewal, error=exc)
             raise
         assert fetch.result is not None
         token, signer = fetch.result
@@ -329,36 +290,7 @@ class TokenManager:
         self._serve(token)
         self.store.release(flight.lock_owner)
         self._land(flight, token=token)
-        self._report(started, renewal, token=token)
-
-    def _holds_usable_token(self) -> bool:
-        memo = self.store.memo
-        return memo is not None and time.time() < memo.usable_until
-
-    @sensitive_variables("token")
-    def _report(
-        self,
-        started: float,
-        renewal: bool,
-        *,
-        token: AccessToken | None = None,
-        error: BaseException | None = None,
-    ) -> None:
-        """Count the fetch, and tell the signals' receivers (after the waiters: a slow
-        receiver delays nobody but this fetch's own caller)."""
-        duration, client = time.perf_counter() - started, self.config.name
-        record_token_request(client, self.stats, duration=duration, error=error, renewal=renewal)
-        if token is not None:
-            send(
-                token_fetched,
-                TokenManager,
-                client=client,
-                expires_in=token.expires_in(),
-                duration=duration,
-                renewal=renewal,
-            )
-        else:
-            send(token_fetch_failed, TokenManager, client=client, error=error)
+        report(self.config.name, self.stats, started, renewal, token=token)
 
     def _land(
         self,
@@ -374,10 +306,7 @@ class TokenManager:
         flight.done.set()
 
     def _longest_fetch(self) -> float:
-        """The longest a fetch can take: every attempt timing out, plus the back-offs."""
-        retries = self.config.retries
-        per_try = one_request_seconds(self.config.timeout)
-        return (retries + 1) * per_try + sum(longest_backoff(n) for n in range(retries))
+        return longest_fetch(self.config)
 
     def _longest_wait(self) -> float:
         """How long a cold caller waits for another worker's fetch before it fetches itself."""
@@ -391,3 +320,53 @@ class TokenManager:
         self._backoff_lock_owner = None
         self._in_thread.forget_all()
         self.session = requests.Session()  # the parent's pooled sockets stay the parent's
+
+
+# --- around a fetch: what does not depend on the manager's state ----------------------------
+
+
+def in_background(client: str, work: Callable[[], None]) -> bool:
+    """Run ``work`` in a daemon thread; False when no thread could start (then the caller
+    runs it itself: a renewal must not wedge because threads ran out)."""
+    thread = threading.Thread(target=work, name=f"keycloak-token-renewal-{client}", daemon=True)
+    try:
+        thread.start()
+    except RuntimeError as exc:  # "can't start new thread"
+        logger.warning("No renewal thread for client %s (%s)", client, exc)
+        return False
+    return True
+
+
+def log_failure(client: str, exc: BaseException) -> None:
+    if isinstance(exc, KeycloakJWTAuthError):
+        logger.warning("Token request for client %s failed: %s", client, exc)
+    else:  # a bug, not Keycloak's answer: say where
+        logger.exception("Token request for client %s failed", client, exc_info=exc)
+
+
+@sensitive_variables("token")
+def report(
+    client: str,
+    stats: TokenStats,
+    started: float,
+    renewal: bool,
+    *,
+    token: AccessToken | None = None,
+    error: BaseException | None = None,
+) -> None:
+    """Count the fetch, and tell the signals' receivers (after the waiters: a slow receiver
+    delays nobody but this fetch's own caller)."""
+    duration = time.perf_counter() - started
+    record_token_request(client, stats, duration=duration, error=error, renewal=renewal)
+    if token is not None:
+        expires_in = token.expires_in()
+        send(
+            token_fetched,
+            TokenManager,
+            client=client,
+            expires_in=expires_in,
+            duration=duration,
+            renewal=renewal,
+        )
+    else:
+        send(token_fetch_failed, TokenManager, client=client, error=error)

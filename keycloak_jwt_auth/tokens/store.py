@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+POLL_INTERVAL = 0.05  # seconds between looks while another worker fetches a cold token
 CACHE_RETRY_INTERVAL = 5.0  # seconds a failed cache is left alone before it is tried again
 SECRET_CHOICE_TIMEOUT = 30 * 24 * 3600  # seconds; a rotation is over long before
 
@@ -100,6 +101,10 @@ class TokenStore:
             self.memo = best
         return best
 
+    def holds_usable(self, now: float) -> bool:
+        """Whether this process holds a usable token (so a fetch now is a renewal)."""
+        return self.memo is not None and now < self.memo.usable_until
+
     def shared(self) -> AccessToken | None:
         """The shared token; a value that is not a usable token is a miss (logged once until a
         good one is read again), and the next fetch overwrites it."""
@@ -149,6 +154,31 @@ class TokenStore:
         owner = uuid.uuid4().hex
         added = self._call(lambda cache: cache.add(self.lock_key, owner, self.lock_timeout), True)
         return owner if added else None
+
+    def lock_or_token(self, longest_wait: float) -> tuple[str | None, AccessToken | None]:
+        """Wait until this worker holds the lock (its owner id) or another worker's token is
+        stored (that token), at most ``longest_wait`` seconds: then (None, None), and the caller
+        fetches without the lock. A live holder extends its lock between tries; a dead one's
+        lock expires within ``LOCK_TIMEOUT``. Either way, the wait is bounded."""
+        started = time.monotonic()
+        while True:
+            owner = self.try_lock()
+            # Look after taking the lock too: the previous owner may have stored its token and
+            # released the lock between two of our looks.
+            token = self.read(time.time())
+            if token is not None:
+                self.release(owner)
+                return None, token
+            if owner is not None:
+                return owner, None
+            if time.monotonic() - started >= longest_wait:
+                logger.warning(
+                    "Waited %.0fs for another worker's token for client %s; fetching one here",
+                    time.monotonic() - started,
+                    self.client_id,
+                )
+                return None, None
+            time.sleep(POLL_INTERVAL)
 
     def extend_lock(self, owner: str | None) -> None:
         """Give the lock ``owner`` holds another ``LOCK_TIMEOUT``: it is still fetching."""
