@@ -13,8 +13,8 @@ import asyncio
 import os
 import threading
 import weakref
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from django.core.signals import setting_changed
 from django.dispatch import receiver
@@ -36,19 +36,39 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 Jwk = dict[str, str]
-# What a forked child keeps of its parent's clients (the manager forgets its own process state);
-# everything else, sessions first, is built again in the child.
-REUSED_AFTER_FORK = ("config", "authentication", "manager")
+
+
+class built_once(Generic[T]):  # lower case: used as a decorator, like cached_property
+    """A ``Client`` part made on first use, under the client's lock: threads that race for it
+    get the same one, and once made, reading it is a plain attribute read (the warm path)."""
+
+    def __init__(self, build: Callable[[Client], T]) -> None:
+        self.build = build
+        self.__doc__ = build.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, client: None, owner: type) -> built_once[T]: ...
+    @overload
+    def __get__(self, client: Client, owner: type) -> T: ...
+    def __get__(self, client: Client | None, owner: type) -> T | built_once[T]:
+        if client is None:
+            return self
+        with client._lock:
+            if self.name not in client.__dict__:
+                client.__dict__[self.name] = self.build(client)
+        return client.__dict__[self.name]  # type: ignore[no-any-return]
 
 
 class Client:
-    """What one client name owns. Each part is built on first use, once (threads that race
-    for it get the same one)."""
+    """What one client name owns, each part built on first use."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._parts: dict[str, Any] = {}
         self._lock = threading.RLock()  # a part's build may need another part
+        self._kept: dict[str, Any] = {}  # what layers above keep here (see ``keep``)
         # Pooled httpx clients belong to the event loop (and process) that opened them.
         self._async_clients: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, httpx.AsyncClient
@@ -57,23 +77,32 @@ class Client:
     def __repr__(self) -> str:
         return f"<Client {self.name!r}>"
 
-    @property
+    @built_once
     def config(self) -> ClientConfig:
-        return self._once("config", lambda: build_client_config(self.name))
+        return build_client_config(self.name)
 
-    @property
+    @built_once
     def authentication(self) -> ClientAuthentication:
         """The client authentication method (it remembers which secret Keycloak accepted)."""
-        return self._once("authentication", lambda: client_authentication(self.config))
+        return client_authentication(self.config)
 
-    @property
+    @built_once
     def manager(self) -> TokenManager:
-        return self._once("manager", lambda: TokenManager(self.config, self.authentication))
+        return TokenManager(self.config, self.authentication)
+
+    def built_manager(self) -> TokenManager | None:
+        """The manager if it was built (building nothing)."""
+        manager: TokenManager | None = self.__dict__.get("manager")
+        return manager
 
     def keep(self, part: str, build: Callable[[], T]) -> T:
         """What a layer above keeps per client and process (e.g. the Admin API's session):
-        built on first use, dropped with the client, rebuilt in a forked child."""
-        return self._once(part, build)
+        built on first use, dropped with the client, built again in a forked child."""
+        with self._lock:
+            if part not in self._kept:
+                self._kept[part] = build()
+            kept: T = self._kept[part]
+        return kept
 
     def async_client(self, build: Callable[[], httpx.AsyncClient]) -> httpx.AsyncClient:
         """This event loop's pooled ``httpx.AsyncClient`` (``build`` makes it on first use in
@@ -99,62 +128,42 @@ class Client:
         )
 
     def forget_process_state(self) -> None:  # pragma: no cover (runs in forked children)
-        """In a forked child: the parent's sockets, loops and in-flight fetches are not ours."""
+        """In a forked child: the parent's sockets, loops and in-flight fetches are not ours
+        (config, authentication and manager stay; the manager forgets its own state)."""
         self._lock = threading.RLock()
+        self._kept = {}
         self._async_clients = weakref.WeakKeyDictionary()
-        self._parts = {part: self._parts[part] for part in REUSED_AFTER_FORK if part in self._parts}
-        manager = self.built("manager")
+        manager = self.built_manager()
         if manager is not None:
             manager.forget_process_state()
 
-    def built(self, part: str) -> Any:
-        """The part if it was built, else None (building nothing)."""
-        return self._parts.get(part)
 
-    def _once(self, part: str, build: Callable[[], T]) -> T:
-        built = self._parts.get(part)
-        if built is None:
-            with self._lock:
-                built = self._parts.get(part)
-                if built is None:
-                    built = self._parts[part] = build()
-        return built
-
-
-class ClientHandler:
-    """The ``Client`` of each name, made on first use."""
+class ClientHandler(dict[str, Client]):
+    """The ``Client`` of each name, made on first use (``clients[name]``: a dict read once
+    made, so the warm path pays no Python call for it)."""
 
     def __init__(self) -> None:
-        self._clients: dict[str, Client] = {}
+        super().__init__()
         self._lock = threading.Lock()
 
-    def __getitem__(self, name: str) -> Client:
-        client = self._clients.get(name)
-        if client is None:
-            with self._lock:
-                client = self._clients.get(name)
-                if client is None:
-                    client = self._clients[name] = Client(name)
-        return client
-
-    def __iter__(self) -> Iterator[Client]:
-        """The clients built so far."""
-        return iter(list(self._clients.values()))
+    def __missing__(self, name: str) -> Client:
+        with self._lock:
+            return self.setdefault(name, Client(name))
 
     def reset(self) -> None:
         """Forget every client: the next use builds it from the settings as they are now.
         (Sessions are not closed: a request in another thread may still be using one.)"""
         with self._lock:
-            self._clients = {}
+            self.clear()
 
     def forget_process_state(self) -> None:  # pragma: no cover (runs in forked children)
         self._lock = threading.Lock()
-        for client in self:
+        for client in list(self.values()):
             client.forget_process_state()
 
     def token_stats(self) -> list[tuple[str, TokenStats]]:
         """(client name, its counts) of every manager built so far."""
-        managers = ((client.name, client.built("manager")) for client in self)
+        managers = ((client.name, client.built_manager()) for client in list(self.values()))
         return [(name, manager.stats) for name, manager in managers if manager is not None]
 
     def published_keys(self) -> list[Jwk]:

@@ -72,5 +72,5 @@ def async_client(client: str) -> httpx.AsyncClient:
 
 async def aclose_clients() -> None:
     """Close this event loop's pooled clients (e.g. in an ASGI lifespan's shutdown)."""
-    for owner in clients:
+    for owner in list(clients.values()):
         await owner.aclose()
