@@ -40,7 +40,7 @@ def per_call_ns(call: Callable[[], Any], calls: int, rounds: int) -> float:
 
 def count_alone_ns(calls: int, rounds: int) -> float:
     """One ``stats.memory += 1``, less an empty statement."""
-    from keycloak_jwt_auth.ops.metrics import TokenStats
+    from keycloak_jwt_auth.metrics import TokenStats
 
     stats = TokenStats()
     add = timeit.Timer("stats.memory += 1", globals={"stats": stats})
@@ -55,7 +55,7 @@ def sdk_meter_provider() -> Iterator[None]:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-    from keycloak_jwt_auth.ops.metrics import use_meter_provider
+    from keycloak_jwt_auth.metrics import use_meter_provider
 
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])

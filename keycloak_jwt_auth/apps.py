@@ -8,7 +8,7 @@ class KeycloakJWTAuthConfig(AppConfig):
     verbose_name = "Keycloak client_secret_jwt service accounts"
 
     def ready(self) -> None:
-        from .ops.metrics import use_meter_provider
+        from .metrics import use_meter_provider
         from .settings import checks  # noqa: F401  (its checks register themselves on import)
 
         use_meter_provider()

@@ -21,7 +21,7 @@ from django.dispatch import receiver
 
 from keycloak_jwt_auth.client_auth import ClientAuthentication, PrivateKeyJwt, client_authentication
 from keycloak_jwt_auth.exceptions import ConfigurationError
-from keycloak_jwt_auth.ops.metrics import TokenStats, count_served_from
+from keycloak_jwt_auth.metrics import TokenStats, count_served_from
 from keycloak_jwt_auth.settings import (
     CLIENT_SETTINGS,
     DEFAULT_CLIENT,

@@ -14,10 +14,10 @@ from django.conf import settings
 from django.test import override_settings
 
 from keycloak_jwt_auth.clients import clients, get_client_config
+from keycloak_jwt_auth.doctor.diagnose import FAIL, OK, WARN, diagnose
+from keycloak_jwt_auth.doctor.probe import Probe, _measure_skew, token_hint
 from keycloak_jwt_auth.exceptions import OAuthError
 from keycloak_jwt_auth.keys import load_private_key
-from keycloak_jwt_auth.ops.doctor import FAIL, OK, WARN, diagnose
-from keycloak_jwt_auth.ops.probe import Probe, _measure_skew, token_hint
 from keycloak_jwt_auth.testing import FakeKeycloak
 
 from .conftest import run_command

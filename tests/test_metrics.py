@@ -22,7 +22,7 @@ from keycloak_jwt_auth import (
     get_token_manager,
 )
 from keycloak_jwt_auth.exceptions import AdminForbiddenError, KeycloakJWTAuthError
-from keycloak_jwt_auth.ops.metrics import use_meter_provider
+from keycloak_jwt_auth.metrics import use_meter_provider
 
 from .conftest import ADMIN_URL, TOKEN_URL, token_body
 from .test_manager import other_process
@@ -132,7 +132,7 @@ import sys
 sys.modules["opentelemetry"] = None  # as if not installed: importing it raises ImportError
 import django
 django.setup()
-from keycloak_jwt_auth.ops import metrics
+from keycloak_jwt_auth import metrics
 from keycloak_jwt_auth.clients import get_token_manager
 assert metrics.otel is None and metrics._instruments is None
 metrics.use_meter_provider()

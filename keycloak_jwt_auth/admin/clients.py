@@ -30,7 +30,7 @@ from keycloak_jwt_auth.auths.requests_auth import ServiceAccountAuth
 from keycloak_jwt_auth.clients import clients as configured_clients
 from keycloak_jwt_auth.clients import get_client_config
 from keycloak_jwt_auth.http.transport import exchange, json_body
-from keycloak_jwt_auth.ops.metrics import record_admin_request
+from keycloak_jwt_auth.metrics import record_admin_request
 from keycloak_jwt_auth.settings import (
     DEFAULT_CLIENT,
     ClientConfig,

@@ -33,7 +33,7 @@ from django.views.decorators.debug import sensitive_variables
 from keycloak_jwt_auth.client_auth import ClientAuthentication, client_authentication
 from keycloak_jwt_auth.exceptions import KeycloakJWTAuthError
 from keycloak_jwt_auth.http.transport import run_flow
-from keycloak_jwt_auth.ops.metrics import TokenStats, record_token_request
+from keycloak_jwt_auth.metrics import TokenStats, record_token_request
 from keycloak_jwt_auth.settings import ClientConfig
 from keycloak_jwt_auth.signals import send, token_fetch_failed, token_fetched
 

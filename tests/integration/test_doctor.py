@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from keycloak_jwt_auth.ops.doctor import FAIL, OK, WARN, diagnose
+from keycloak_jwt_auth.doctor.diagnose import FAIL, OK, WARN, diagnose
 from support.realm import realm_secrets
 from tests.conftest import run_command
 from tests.keyring import pem

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from keycloak_jwt_auth.ops.doctor import FAIL, OK, WARN, Finding, diagnose
+from keycloak_jwt_auth.doctor.diagnose import FAIL, OK, WARN, Finding, diagnose
 from keycloak_jwt_auth.settings import client_names
 
 

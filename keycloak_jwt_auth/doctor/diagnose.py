@@ -20,9 +20,7 @@ from django.core.cache import caches
 from keycloak_jwt_auth.admin import calls as admin_calls
 from keycloak_jwt_auth.client_auth import PrivateKeyJwt, client_authentication
 from keycloak_jwt_auth.clients import get_client_config
-from keycloak_jwt_auth.exceptions import ConfigurationError, KeycloakJWTAuthError
-from keycloak_jwt_auth.http.transport import exchange, json_body
-from keycloak_jwt_auth.ops.probe import (
+from keycloak_jwt_auth.doctor.probe import (
     AUTHENTICATORS,
     FAIL,
     JWKS_FIX,
@@ -36,6 +34,8 @@ from keycloak_jwt_auth.ops.probe import (
     check_token,
     fetch,
 )
+from keycloak_jwt_auth.exceptions import ConfigurationError, KeycloakJWTAuthError
+from keycloak_jwt_auth.http.transport import exchange, json_body
 from keycloak_jwt_auth.settings import (
     KEY_METHOD,
 )

@@ -1,1 +1,0 @@
-"""Operations: the preflight doctor and the OpenTelemetry metrics."""
