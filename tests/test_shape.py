@@ -1,4 +1,4 @@
-"""The shape the architecture promises (design.md section 3), measured on the code itself:
+"""The shape the architecture promises (docs/architecture.md), measured on the code itself:
 few of our own frames between a caller and the socket, and no import cycle in the package."""
 
 from __future__ import annotations

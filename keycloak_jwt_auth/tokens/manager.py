@@ -1,6 +1,6 @@
 """The renewal policy: when to renew one client's token, who fetches it, and who waits.
 
-Rules (design.md section 3):
+Rules (docs/architecture.md):
 - while a usable token exists, no caller waits on the token endpoint; the caller that wins the
   renewal lock renews in a background thread (or inline, with ``BACKGROUND_REFRESH`` off);
 - when no usable token exists, callers wait for one shared fetch: one per process (a
