@@ -201,6 +201,16 @@ class AdminUnavailableError(AdminAPIError, KeycloakUnavailableError):
     explanation = "Keycloak server error"
 
 
+class AdminEmailNotConfiguredError(AdminAPIError):
+    """The realm cannot send e-mail: it has no SMTP server (no sender address). Keycloak only
+    answers 500 "Invalid sender address 'null'"; this error says what to configure."""
+
+    explanation = (
+        "the realm has no SMTP server configured, so Keycloak cannot send the e-mail "
+        "(Keycloak: Realm settings > Email: set the From address and the host)"
+    )
+
+
 class AdminBadRequestError(AdminAPIError):
     """400: Keycloak refused the input: ``error_message`` is its message (e.g. "Invalid
     password: minimum length 12."), ``field_errors`` its per-field errors (user profile), if any."""

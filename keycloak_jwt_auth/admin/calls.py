@@ -29,6 +29,7 @@ ROLES_BY_RESOURCE = {
     "roles": "view-realm",
     "clients": "view-clients",
     "events": "view-events",
+    "organizations": "view-organizations",
     "": "view-realm",
 }
 
@@ -73,6 +74,8 @@ class Call(Generic[J]):
     method: str = "GET"
     body: Any = None  # sent as JSON
     created: str | None = None  # e.g. "/users": the collection a create's Location points into
+    read: Callable[[Reply], Any] | None = None  # makes the result itself from a success
+    explain: Callable[[AdminAPIError], AdminAPIError] | None = None  # a clearer error, if any
 
     @property
     def is_write(self) -> bool:
@@ -319,7 +322,12 @@ def result(
         body = text[:500]
     if status >= 300:
         note = NOT_RETRIED if call.is_write else ""
-        raise AdminAPIError.from_response(status, body, role=call.role, note=note, **context)
+        error = AdminAPIError.from_response(status, body, role=call.role, note=note, **context)
+        raise error if call.explain is None else call.explain(error)
+    if call.read is not None:
+        return cast(
+            J, call.read(Reply(call, status, None if body == "" else body, location, realm))
+        )
     if call.created is not None:
         return cast(J, created_id(call, status, location, realm))
     if call.shape is type(None):
@@ -337,6 +345,21 @@ def result(
             **context,
         )
     return cast(J, body)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A successful answer, for a call that makes its result itself (``Call.read``): the JSON
+    (or text; None when empty), the ``Location`` header and the realm it came from."""
+
+    call: Call[Any]
+    status: int
+    body: Any
+    location: str | None
+    realm: str
+
+    def context(self) -> dict[str, Any]:
+        return _context(self.call, self.realm)
 
 
 def created_id(call: Call[Any], status: int, location: str | None, realm: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, cast, get_args
 
 import requests
 
-from keycloak_jwt_auth.admin import calls
+from keycloak_jwt_auth.admin import calls, support_calls
 from keycloak_jwt_auth.admin.calls import (
     Call,
     checked_page_size,
@@ -26,6 +26,7 @@ from keycloak_jwt_auth.admin.calls import (
     user_query,
 )
 from keycloak_jwt_auth.admin.representations import UserRepresentation
+from keycloak_jwt_auth.admin.support_calls import Steps
 from keycloak_jwt_auth.auths.requests_auth import ServiceAccountAuth
 from keycloak_jwt_auth.clients import clients as configured_clients
 from keycloak_jwt_auth.clients import get_client_config
@@ -38,7 +39,7 @@ from keycloak_jwt_auth.settings import (
 
 J = TypeVar("J")
 P = ParamSpec("P")
-Build = Callable[..., Call[Any]]
+Build = Callable[..., "Call[Any] | Steps[Any]"]
 
 
 def admin_session(client: str) -> requests.Session:
@@ -57,11 +58,16 @@ def admin_session(client: str) -> requests.Session:
 
 
 class Endpoint(Generic[P, J]):
-    """One Admin API call, declared by its ``Call`` builder. The overloads give each client's
-    method its real signature (the builder's parameters; the call's answer, or a coroutine of
-    it); each client class gets its method made once, named and documented as the builder."""
+    """One Admin API call, declared by its ``Call`` builder (or by its ``Steps``, for a call that
+    needs several requests). The overloads give each client's method its real signature (the
+    builder's parameters; the call's answer, or a coroutine of it); each client class gets its
+    method made once, named and documented as the builder."""
 
-    def __init__(self, build: Callable[P, Call[J]]) -> None:
+    @overload
+    def __init__(self, build: Callable[P, Call[J]]) -> None: ...
+    @overload
+    def __init__(self, build: Callable[P, Steps[J]]) -> None: ...
+    def __init__(self, build: Callable[P, Call[J] | Steps[J]]) -> None:
         self.build, self.name = build, build.__name__
         self.methods: dict[type, Callable[..., Any]] = {}
 
@@ -99,18 +105,34 @@ class Endpoint(Generic[P, J]):
 
 def _sync(build: Build) -> Callable[..., Any]:
     def method(self: KeycloakAdmin, /, *args: Any, **kwargs: Any) -> Any:
-        call = build(*args, **kwargs)
+        plan = build(*args, **kwargs)
         del args, kwargs  # no frame keeps the raw input: the call holds passwords masked
-        return self._run(call)
+        if isinstance(plan, Call):
+            return self._run(plan)
+        answer = None
+        while True:  # Steps: send each call it yields, give it the answer
+            try:
+                call = plan.send(answer)
+            except StopIteration as done:
+                return done.value
+            answer = self._run(call)
 
     return method
 
 
 def _async(build: Build) -> Callable[..., Any]:
     async def method(self: AsyncKeycloakAdmin, /, *args: Any, **kwargs: Any) -> Any:
-        call = build(*args, **kwargs)
+        plan = build(*args, **kwargs)
         del args, kwargs  # as in _sync
-        return await self._run(call)
+        if isinstance(plan, Call):
+            return await self._run(plan)
+        answer = None
+        while True:  # as in _sync
+            try:
+                call = plan.send(answer)
+            except StopIteration as done:
+                return done.value
+            answer = await self._run(call)
 
     return method
 
@@ -119,7 +141,7 @@ def _signature(build: Build) -> inspect.Signature:
     """The builder's parameters after ``self``, and its call's answer: what ``help()`` and
     editors that inspect objects show."""
     signature = inspect.signature(build, eval_str=True)
-    (answer,) = get_args(signature.return_annotation)
+    answer = get_args(signature.return_annotation)[-1]  # Call[answer] or Steps[answer]
     self_ = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
     return signature.replace(
         parameters=[self_, *signature.parameters.values()],
@@ -150,6 +172,22 @@ class AdminCalls:
     create_group = Endpoint(calls.create_group)
     delete_group = Endpoint(calls.delete_group)
     group_by_path = Endpoint(calls.group_by_path)
+    find_client = Endpoint(support_calls.find_client)
+    client_roles = Endpoint(support_calls.client_roles)
+    user_client_roles = Endpoint(support_calls.user_client_roles)
+    assign_client_roles = Endpoint(support_calls.assign_client_roles)
+    remove_client_roles = Endpoint(support_calls.remove_client_roles)
+    organizations = Endpoint(support_calls.organizations)
+    create_organization = Endpoint(support_calls.create_organization)
+    delete_organization = Endpoint(support_calls.delete_organization)
+    organization_members = Endpoint(support_calls.organization_members)
+    add_organization_member = Endpoint(support_calls.add_organization_member)
+    remove_organization_member = Endpoint(support_calls.remove_organization_member)
+    user_organizations = Endpoint(support_calls.user_organizations)
+    user_sessions = Endpoint(support_calls.user_sessions)
+    logout_user = Endpoint(support_calls.logout_user)
+    execute_actions_email = Endpoint(support_calls.execute_actions_email)
+    request = Endpoint(support_calls.request)
 
 
 # --- the clients: how each sends a call, and the methods that compose several ---------------

@@ -49,3 +49,34 @@ class ClientRepresentation(TypedDict, total=False):
     enabled: bool
     publicClient: bool
     serviceAccountsEnabled: bool
+
+
+class OrganizationDomainRepresentation(TypedDict, total=False):
+    name: str
+    verified: bool
+
+
+class OrganizationRepresentation(TypedDict, total=False):
+    id: str
+    name: str
+    alias: str  # required when the name has spaces (Keycloak derives it from the name)
+    enabled: bool
+    description: str
+    redirectUrl: str
+    attributes: dict[str, list[str]]
+    domains: list[OrganizationDomainRepresentation]
+
+
+class MemberRepresentation(UserRepresentation, total=False):
+    membershipType: str  # "UNMANAGED" (added by an admin) or "MANAGED" (by an identity provider)
+
+
+class UserSessionRepresentation(TypedDict, total=False):
+    id: str  # the tokens' "sid"
+    username: str
+    userId: str
+    ipAddress: str
+    start: int
+    lastAccess: int
+    rememberMe: bool
+    clients: dict[str, str]  # internal client id -> clientId
