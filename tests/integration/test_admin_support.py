@@ -20,7 +20,7 @@ from keycloak_jwt_auth.exceptions import AdminBadRequestError, AdminEmailNotConf
 from support.realm import realm_secrets
 
 from .conftest import client_settings, password_login
-from .test_admin_writes import Flavour, flavour  # noqa: F401  (the sync/async fixture)
+from .test_admin_writes import FLAVOURS, Flavour
 
 pytestmark = pytest.mark.keycloak
 
@@ -37,6 +37,11 @@ def runs_on_a_loop(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[.
         asyncio.run(test(*args, **kwargs))
 
     return run
+
+
+@pytest.fixture(params=sorted(FLAVOURS))
+def flavour(request: pytest.FixtureRequest) -> Flavour:
+    return FLAVOURS[request.param]
 
 
 @pytest.fixture
