@@ -237,3 +237,15 @@ def test_a_half_done_secret_rotation_is_a_warning(
     assert status == WARN
     assert "only with FALLBACK_SECRETS[0]: Keycloak refused CLIENT_SECRET" in message
     assert "Rotating the client secret" in hint
+
+
+def test_the_roles_finding_names_the_calls_a_token_cannot_make(
+    fake_keycloak: FakeKeycloak,
+) -> None:
+    status, message, _ = found()["roles"]
+    assert status == OK  # the reads are there; the writes are only said
+    assert "without manage-organizations: create_organization" in message
+    assert "without query-organizations: organizations" in message
+    fake_keycloak.client().roles += ("manage-users", "query-organizations", "view-organizations",
+                                     "manage-organizations")  # fmt: skip
+    assert "403" not in found()["roles"][1]

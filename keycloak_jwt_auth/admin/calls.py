@@ -221,28 +221,42 @@ def realm_role_mapping(
     names = _role_names(role_names)
 
     def call(realm_roles: list[RoleRepresentation]) -> Call[None]:
-        roles = _roles_named(names, realm_roles)
+        roles = roles_named(names, realm_roles)
         return Call(type(None), path, MANAGE_USERS, method=method, body=roles)
 
     return call
 
 
 def _role_names(role_names: Iterable[str]) -> list[str]:
-    if isinstance(role_names, str):
-        raise TypeError(f"role_names is a list of names: [{role_names!r}], not {role_names!r}")
-    names = [required_text(name, "a role name") for name in role_names]
-    if not names:
-        raise ValueError("role_names is empty: name at least one realm role")
-    return list(dict.fromkeys(names))
+    return names_listed(role_names, "role_names", of="realm role", each="a role name")
 
 
-def _roles_named(names: list[str], realm_roles: list[RoleRepresentation]) -> list[Any]:
-    by_name = {role.get("name"): role for role in realm_roles}
+def names_listed(names: Iterable[str], parameter: str, *, of: str, each: str) -> list[str]:
+    """The distinct names given, in order: a list (a bare string is a slip), none blank, at
+    least one."""
+    if isinstance(names, str):
+        raise TypeError(f"{parameter} is a list of names: [{names!r}], not {names!r}")
+    listed = [required_text(name, each) for name in names]
+    if not listed:
+        raise ValueError(f"{parameter} is empty: name at least one {of}")
+    return list(dict.fromkeys(listed))
+
+
+def roles_named(
+    names: list[str],
+    roles: list[RoleRepresentation],
+    *,
+    unknown_are: str = "Unknown realm roles",
+    holder: str = "the realm",
+) -> list[Any]:
+    """The representations of the roles ``names`` (Keycloak maps roles by id and name); an
+    unknown name is refused, all of them listed with the roles there are."""
+    by_name = {role.get("name"): role for role in roles}
     unknown = [name for name in names if name not in by_name]
     if unknown:
         raise ValueError(
-            f"Unknown realm roles: {', '.join(map(repr, unknown))}; the realm has "
-            f"{', '.join(sorted(repr(name) for name in by_name if name))}"
+            f"{unknown_are}: {', '.join(map(repr, unknown))}; {holder} has "
+            f"{', '.join(sorted(repr(name) for name in by_name if name)) or 'none'}"
         )
     return [by_name[name] for name in names]
 

@@ -19,8 +19,10 @@ from keycloak_jwt_auth.admin.calls import (
     Call,
     Reply,
     created_id,
+    names_listed,
     realm_path,
     required_text,
+    roles_named,
 )
 from keycloak_jwt_auth.admin.representations import (
     ClientRepresentation,
@@ -57,6 +59,15 @@ WRITE_ROLES_BY_RESOURCE = {
     "events": "manage-events",
 }
 REQUEST_METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
+# The roles beyond the reads, and the calls that answer 403 without each (keycloak_doctor).
+CALLS_BY_EXTRA_ROLE = {
+    MANAGE_USERS: "the writes to users, groups and role mappings, logout_user, "
+    "execute_actions_email",
+    QUERY_ORGANIZATIONS: "organizations",
+    VIEW_ORGANIZATIONS: "organization_members, user_organizations",
+    MANAGE_ORGANIZATIONS: "create_organization, delete_organization, "
+    "add_organization_member, remove_organization_member",
+}
 
 
 # --- client roles: client_id is always the public clientId ----------------------------------
@@ -98,19 +109,13 @@ def _client_role_mapping(
     method: str, user_id: str, client_id: str, role_names: Iterable[str]
 ) -> Steps[None]:
     realm_path("users", user_id)
-    names = _names(role_names, "client role")
+    names = names_listed(role_names, "role_names", of="client role", each="a role name")
     client = yield _client_lookup(client_id)
     roles = yield Call(list[RoleRepresentation], realm_path("clients", client["id"], "roles"),
                        VIEW_CLIENTS)  # fmt: skip
-    by_name = {role.get("name"): role for role in roles}
-    unknown = [name for name in names if name not in by_name]
-    if unknown:
-        raise ValueError(
-            f"Unknown roles of client {client_id!r}: {', '.join(map(repr, unknown))}; it has "
-            f"{', '.join(sorted(repr(name) for name in by_name if name)) or 'none'}"
-        )
+    unknown_are, holder = f"Unknown roles of client {client_id!r}", "it"
+    body = roles_named(names, roles, unknown_are=unknown_are, holder=holder)
     path = realm_path("users", user_id, "role-mappings", "clients", client["id"])
-    body = [by_name[name] for name in names]
     yield Call(type(None), path, MANAGE_USERS, method=method, body=body)
 
 
@@ -146,15 +151,6 @@ def _the_client(client_id: str, missing: Any) -> Any:
         return None if missing is None else missing(reply, client_id)
 
     return read
-
-
-def _names(names: Iterable[str], kind: str) -> list[str]:
-    if isinstance(names, str):
-        raise TypeError(f"give a list of names: [{names!r}], not {names!r}")
-    checked = [required_text(name, f"a {kind} name") for name in names]
-    if not checked:
-        raise ValueError(f"no {kind} named: name at least one")
-    return list(dict.fromkeys(checked))
 
 
 # --- organizations (the realm needs "Organizations" enabled) --------------------------------
@@ -233,7 +229,7 @@ def execute_actions_email(
     ``AdminEmailNotConfiguredError``."""
     path = realm_path("users", user_id, "execute-actions-email")
     params = None if lifespan is None else {"lifespan": int(lifespan)}
-    body = _names(actions, "required action")
+    body = names_listed(actions, "actions", of="required action", each="an action")
     return Call(type(None), path, MANAGE_USERS, params, method="PUT", body=body,
                 explain=_no_smtp)  # fmt: skip
 

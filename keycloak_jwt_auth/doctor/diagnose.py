@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.cache import caches
 
 from keycloak_jwt_auth.admin import calls as admin_calls
+from keycloak_jwt_auth.admin.support_calls import CALLS_BY_EXTRA_ROLE
 from keycloak_jwt_auth.client_auth import PrivateKeyJwt, client_authentication
 from keycloak_jwt_auth.clients import get_client_config
 from keycloak_jwt_auth.doctor.probe import (
@@ -118,7 +119,14 @@ def check_roles(probe: Probe) -> Finding | None:
             f"{probe.client_screen} > Service accounts roles > Assign role > realm-management "
             "(only if this client calls the Admin API).",
         )
-    return Finding("roles", OK, f"the token carries {', '.join(ADMIN_ROLES)}")
+    return Finding("roles", OK, f"the token carries {', '.join(ADMIN_ROLES)}{_lacking(roles)}")
+
+
+def _lacking(roles: set[str]) -> str:
+    """What the token cannot do beyond the reads: said, not warned (few apps write)."""
+    lacking = [(role, calls) for role, calls in CALLS_BY_EXTRA_ROLE.items() if role not in roles]
+    said = "; ".join(f"without {role}: {calls}" for role, calls in lacking)
+    return f" (these calls would answer 403: {said})" if said else ""
 
 
 def check_client_configuration(probe: Probe) -> Finding | None:

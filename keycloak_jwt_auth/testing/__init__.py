@@ -27,7 +27,8 @@ Private-key clients (``private_key_jwt``) need ``cryptography`` to verify their 
 
 Its parts: ``server`` (``FakeKeycloak``, the HTTP shell: routing, faults, settings, counters),
 ``token_endpoint`` (the assertion checks and the tokens), ``admin_api`` (the routes and
-Keycloak's role rules), ``realm`` (the in-memory realm they read and write) and ``wire`` (the
+Keycloak's role rules; ``admin_support`` the client-role, organization, session and e-mail
+routes), ``realm`` (the in-memory realm they read and write) and ``wire`` (the
 ``Answer`` they give the shell). Each states what Keycloak does; none imports the client.
 """
 
@@ -35,18 +36,16 @@ from __future__ import annotations
 
 from keycloak_jwt_auth.testing.admin_api import (
     ADMIN_ROUTES,
-    BRIEF_USER_KEYS,
     EMAIL,
     IMPLIED_ROLES,
     MANAGE_USERS,
     READ_ROLE_BY_RESOURCE,
     WRITABLE_USER_KEYS,
-    AdminRequest,
-    Answered,
     Handler,
     Route,
 )
 from keycloak_jwt_auth.testing.realm import (
+    BRIEF_USER_KEYS,
     PASSWORD_HASH_ROUNDS,
     READ_ROLES,
     UPDATE_PASSWORD,
@@ -63,7 +62,7 @@ from keycloak_jwt_auth.testing.token_endpoint import (
     UNKNOWN_CLIENT,
     Refused,
 )
-from keycloak_jwt_auth.testing.wire import NO_CONTENT, Answer
+from keycloak_jwt_auth.testing.wire import NO_CONTENT, AdminRequest, Answer, Answered
 
 __all__ = [
     "ADMIN_ROUTES",

@@ -5,7 +5,6 @@ applies them rather than taken from the client."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import threading
@@ -15,8 +14,17 @@ from urllib.parse import unquote
 
 import jwt
 
+from keycloak_jwt_auth.testing import admin_support
 from keycloak_jwt_auth.testing.realm import Realm
-from keycloak_jwt_auth.testing.wire import NO_CONTENT, Answer, oauth_error
+from keycloak_jwt_auth.testing.realm import user_representation as _user_representation
+from keycloak_jwt_auth.testing.wire import (
+    NO_CONTENT,
+    AdminRequest,
+    Answer,
+    Answered,
+    admin_message,
+    oauth_error,
+)
 
 # Keycloak's rules: a GET needs the read role of the resource its path starts with (view-realm
 # for any other), every other method manage-users; and a role grants the lesser ones it implies.
@@ -29,33 +37,17 @@ READ_ROLE_BY_RESOURCE = {
     "roles": "view-realm",
     "clients": "view-clients",
 }
-IMPLIED_ROLES = {"manage-users": ("view-users", "query-groups"), "view-users": ("query-groups",)}
+IMPLIED_ROLES = {
+    "manage-users": ("view-users", "query-groups"),
+    "view-users": ("query-groups",),
+    **admin_support.IMPLIED_ROLES,
+}
 
-BRIEF_USER_KEYS = (
-    *("id", "username", "firstName", "lastName", "email"),
-    *("emailVerified", "enabled", "createdTimestamp"),
-)
 WRITABLE_USER_KEYS = (
     *("username", "email", "firstName", "lastName"),
     *("enabled", "emailVerified", "attributes", "requiredActions"),
 )
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+")  # looser than Keycloak's validator, enough for tests
-
-
-@dataclasses.dataclass(frozen=True)
-class AdminRequest:
-    """What an Admin API handler reads: the query string and the JSON body (None: none)."""
-
-    query: Mapping[str, str]
-    body: Any = None
-
-
-class Answered(Exception):
-    """Raised below an Admin API handler: send ``answer`` instead (a 400, 404, 409...)."""
-
-    def __init__(self, answer: Answer) -> None:
-        super().__init__(answer.status)
-        self.answer = answer
 
 
 class AdminApi:
@@ -80,7 +72,7 @@ class AdminApi:
         for route_method, pattern, handler in ADMIN_ROUTES:
             match = re.fullmatch(pattern, "/".join(segments))
             if route_method == method and match:
-                if _required_role(method, segments) not in _granted(roles):
+                if not set(_required_roles(method, segments)) <= _granted(roles):
                     return Answer(403, {"error": "HTTP 403 Forbidden"})
                 return self._handle(handler, query, body, match.groups())
         return Answer(404, {"error": "HTTP 404 Not Found"})
@@ -313,13 +305,17 @@ ADMIN_ROUTES: list[Route] = [
     ("GET", r"group-by-path/(.+)", AdminApi._group_by_path),
     ("GET", r"roles", AdminApi._roles),
     ("GET", r"clients", AdminApi._clients),
+    *admin_support.ROUTES,
 ]
 
 
-def _required_role(method: str, segments: list[str]) -> str:
+def _required_roles(method: str, segments: list[str]) -> tuple[str, ...]:
+    special = admin_support.required_roles(method, segments)
+    if special:
+        return special
     if method != "GET":
-        return MANAGE_USERS
-    return READ_ROLE_BY_RESOURCE.get(segments[0] if segments else "", "view-realm")
+        return (MANAGE_USERS,)
+    return (READ_ROLE_BY_RESOURCE.get(segments[0] if segments else "", "view-realm"),)
 
 
 def _granted(roles: Iterable[str]) -> set[str]:
@@ -334,9 +330,7 @@ def _json_of(body: bytes) -> Any:
         raise Answered(oauth_error(400, "invalid_request", "Cannot parse the JSON")) from None
 
 
-def _message(status: int, words: str) -> Answer:
-    """The Admin API's own error shape: ``{"errorMessage": ...}``."""
-    return Answer(status, {"errorMessage": words})
+_message = admin_message
 
 
 def _user_fields(body: Any) -> dict[str, Any]:
@@ -411,9 +405,3 @@ def _refuse_weak_password(password: str, minimum: int | None, *, creating: bool)
         raise Answered(_message(400, "Password policy not met"))
     description = f"Invalid password: minimum length {minimum}."
     raise Answered(oauth_error(400, "invalidPasswordMinLengthMessage", description))
-
-
-def _user_representation(user: Mapping[str, Any], *, brief: bool) -> dict[str, Any]:
-    if brief:
-        return {key: user[key] for key in BRIEF_USER_KEYS if key in user}
-    return {"totp": False, "requiredActions": [], "notBefore": 0, **user}

@@ -1,5 +1,6 @@
-"""The fake's in-memory realm: its URLs, clients, users, groups, realm roles, role mappings and
-passwords, kept consistent (a deleted user leaves its groups...). No HTTP here: the Admin API
+"""The fake's in-memory realm: its URLs, clients (and their roles), users, groups, realm roles,
+role mappings, organizations, sessions and passwords, kept consistent (a deleted user leaves its
+groups...). No HTTP here: the Admin API
 (``admin_api``) answers requests over it, the token endpoint reads its clients, and
 ``FakeKeycloak`` is a realm that a test arranges and inspects, served over HTTP."""
 
@@ -54,6 +55,7 @@ class FakeClient:
             "serviceAccountsEnabled": self.service_accounts,
             "clientAuthenticatorType": "client-jwt" if self.uses_keys else "client-secret-jwt",
             "attributes": attributes,
+            **({} if self.secret is None else {"secret": self.secret}),  # as Keycloak shows it
         }
 
 
@@ -104,6 +106,12 @@ class Realm:
         ] + [new_role(f"default-roles-{realm}")]
         self.role_mappings: dict[str, list[str]] = {}  # user id -> realm role names
         self.passwords: dict[str, StoredPassword] = {}  # user id -> its password's hash
+        self.client_roles: dict[str, list[dict[str, Any]]] = {}  # client's internal id -> roles
+        self.client_role_mappings: dict[tuple[str, str], list[str]] = {}  # (user, client) -> names
+        self.organizations: list[dict[str, Any]] = []  # each with the ids of its "members"
+        self.sessions: dict[str, list[dict[str, Any]]] = {}  # user id -> its sessions
+        self.smtp: dict[str, str] | None = None  # the realm's "Email" settings: None, none
+        self.sent_emails: list[dict[str, Any]] = []  # what execute-actions-email sent
 
     def serve_at(self, url: str) -> None:
         """Keycloak's URLs for this realm on the server at ``url``."""
@@ -161,6 +169,33 @@ class Realm:
         self.realm_roles.append(new_role(name))
         return self.realm_roles[-1]
 
+    def add_client_role(self, client_id: str, name: str) -> dict[str, Any]:
+        """A role of the client ``client_id`` (its public clientId)."""
+        container = self.client(client_id).id
+        role = {**new_role(name), "clientRole": True, "containerId": container}
+        self.client_roles.setdefault(container, []).append(role)
+        return role
+
+    def add_organization(
+        self, name: str, *, alias: str | None = None, members: Iterable[Mapping[str, Any]] = ()
+    ) -> dict[str, Any]:
+        """An organization (the alias defaults to the name, as Keycloak's does)."""
+        organization = {"id": str(uuid.uuid4()), "name": name, "alias": alias or name,
+                        "enabled": True, "members": [user["id"] for user in members]}  # fmt: skip
+        self.organizations.append(organization)
+        return organization
+
+    def start_session(self, user: Mapping[str, Any], client_id: str) -> dict[str, Any]:
+        """A session of the user, as a login through ``client_id`` makes one."""
+        now = int(time.time()) * 1000
+        client = self.client(client_id)
+        session = {"id": secrets.token_urlsafe(18), "username": user["username"],
+                   "userId": user["id"], "ipAddress": "127.0.0.1", "start": now,
+                   "lastAccess": now, "rememberMe": False,
+                   "clients": {client.id: client.client_id}, "transientUser": False}  # fmt: skip
+        self.sessions.setdefault(user["id"], []).append(session)
+        return session
+
     def check_password(self, user_id: str, password: str) -> bool:
         """Whether ``password`` is the one last set for the user through the Admin API."""
         stored = self.passwords.get(user_id)
@@ -192,6 +227,11 @@ class Realm:
             group["members"] = [member for member in group["members"] if member != user["id"]]
         self.role_mappings.pop(user["id"], None)
         self.passwords.pop(user["id"], None)
+        self.sessions.pop(user["id"], None)
+        for organization in self.organizations:
+            organization["members"] = [m for m in organization["members"] if m != user["id"]]
+        for key in [key for key in self.client_role_mappings if key[0] == user["id"]]:
+            del self.client_role_mappings[key]
 
     def remove_group(self, group: Mapping[str, Any]) -> None:
         """The group and its subgroups, at every depth."""
@@ -200,6 +240,18 @@ class Realm:
             if other.get("parentId") in doomed:
                 doomed.add(other["id"])
         self.groups[:] = [g for g in self.groups if g["id"] not in doomed]
+
+
+BRIEF_USER_KEYS = (
+    *("id", "username", "firstName", "lastName", "email"),
+    *("emailVerified", "enabled", "createdTimestamp"),
+)
+
+
+def user_representation(user: Mapping[str, Any], *, brief: bool) -> dict[str, Any]:
+    if brief:
+        return {key: user[key] for key in BRIEF_USER_KEYS if key in user}
+    return {"totp": False, "requiredActions": [], "notBefore": 0, **user}
 
 
 def new_role(name: str) -> dict[str, Any]:

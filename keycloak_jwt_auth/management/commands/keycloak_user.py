@@ -4,6 +4,10 @@
     keycloak_user set-password USERNAME [--temporary]
     keycloak_user add-to-group USERNAME GROUP_PATH
     keycloak_user grant-role USERNAME ROLE [ROLE ...]
+    keycloak_user grant-client-role USERNAME CLIENT_ID ROLE [ROLE ...]
+    keycloak_user add-to-org USERNAME ORGANIZATION
+    keycloak_user logout USERNAME
+    keycloak_user send-actions USERNAME ACTION [ACTION ...] [--lifespan SECONDS]
     keycloak_user show USERNAME
     keycloak_user delete USERNAME
 
@@ -29,8 +33,10 @@ from keycloak_jwt_auth.settings import DEFAULT_CLIENT
 
 class Command(BaseCommand):
     help = (
-        "Create a Keycloak user, set a password, add to a group, grant realm roles, show or "
-        "delete, through the Admin API as a service account (it needs manage-users)."
+        "Create a Keycloak user, set a password, add to a group or an organization, grant realm "
+        "or client roles, end its sessions, e-mail it required actions, show or delete it, "
+        "through the Admin API as a service account (it needs manage-users; organizations "
+        "need manage-organizations, client roles view-clients)."
     )
     stealth_options = ("stdin",)
 
@@ -72,6 +78,19 @@ class Command(BaseCommand):
         group.add_argument("group", help="The group's path, e.g. /staff/editors, or its name.")
         role = action("grant-role", "Grant realm roles to the user.")
         role.add_argument("roles", nargs="+", metavar="ROLE", help="A realm role's name.")
+        client_role = action("grant-client-role", "Grant a client's roles to the user.")
+        client_role.add_argument("client_id", help="The client's clientId, e.g. my-app.")
+        client_role.add_argument("roles", nargs="+", metavar="ROLE", help="A client role's name.")
+        org = action("add-to-org", "Add the user to an organization.")
+        org.add_argument("organization", help="The organization's alias or name.")
+        action("logout", "End every session of the user.")
+        actions_ = action("send-actions", "E-mail the user a link to do required actions.")
+        actions_.add_argument(
+            "actions", nargs="+", metavar="ACTION", help="e.g. VERIFY_EMAIL UPDATE_PASSWORD."
+        )
+        actions_.add_argument(
+            "--lifespan", type=int, help="Seconds the link stays valid (Keycloak: 12 hours)."
+        )
         action("show", "Show the user, its groups and realm roles.")
         action("delete", "Delete the user.")
 
@@ -127,6 +146,47 @@ class Command(BaseCommand):
         admin.assign_realm_roles(user["id"], roles)
         message = f"Granted realm roles {', '.join(roles)} to {username!r}."
         return {"id": user["id"], "username": username, "roles": roles, "message": message}
+
+    def grant_client_role(
+        self, admin: KeycloakAdmin, *, username: str, client_id: str, roles: list[str], **_: Any
+    ) -> dict[str, Any]:
+        user = existing_user(admin, username)
+        admin.assign_client_roles(user["id"], client_id, roles)
+        message = f"Granted roles {', '.join(roles)} of client {client_id!r} to {username!r}."
+        return {"id": user["id"], "username": username, "client_id": client_id, "roles": roles,
+                "message": message}  # fmt: skip
+
+    def add_to_org(
+        self, admin: KeycloakAdmin, *, username: str, organization: str, **_: Any
+    ) -> dict[str, Any]:
+        user = existing_user(admin, username)
+        found = [
+            org
+            for org in admin.organizations(search=organization)
+            if organization in (org.get("alias"), org.get("name"))
+        ]
+        if not found:
+            raise CommandError(f"No organization {organization!r} in realm {admin.config.realm!r}.")
+        admin.add_organization_member(found[0]["id"], user["id"])
+        alias = found[0].get("alias", organization)
+        message = f"Added {username!r} to organization {alias!r}."
+        return {"id": user["id"], "username": username, "organization": alias, "message": message}
+
+    def logout(self, admin: KeycloakAdmin, *, username: str, **_: Any) -> dict[str, Any]:
+        user = existing_user(admin, username)
+        ended = len(admin.user_sessions(user["id"]))
+        admin.logout_user(user["id"])
+        message = f"Ended the sessions of {username!r} ({ended} active)."
+        return {"id": user["id"], "username": username, "sessions": ended, "message": message}
+
+    def send_actions(
+        self, admin: KeycloakAdmin, *, username: str, actions: list[str], lifespan: int | None,
+        **_: Any,
+    ) -> dict[str, Any]:  # fmt: skip
+        user = existing_user(admin, username)
+        admin.execute_actions_email(user["id"], actions, lifespan=lifespan)
+        message = f"E-mailed {username!r} a link to: {', '.join(actions)}."
+        return {"id": user["id"], "username": username, "actions": actions, "message": message}
 
     def show(self, admin: KeycloakAdmin, *, username: str, **options: Any) -> dict[str, Any]:
         user = existing_user(admin, username)
