@@ -26,7 +26,12 @@ from django.views.decorators.http import require_POST, require_safe
 
 from .admin import AsyncKeycloakAdmin, KeycloakAdmin, UserRepresentation
 from .clients import clients, get_token_manager
-from .exceptions import AdminForbiddenError, KeycloakJWTAuthError, KeycloakUnavailableError
+from .exceptions import (
+    AdminForbiddenError,
+    AdminNotFoundError,
+    KeycloakJWTAuthError,
+    KeycloakUnavailableError,
+)
 from .settings import DEFAULT_CLIENT, demo_views_allow_anonymous, demo_write_client
 from .tokens.manager import TokenManager
 from .tokens.token import AccessToken
@@ -181,12 +186,33 @@ def error_status(exc: KeycloakJWTAuthError) -> tuple[int, str]:
     return 502, f"Keycloak refused: {exc}"
 
 
+def user_details(admin: KeycloakAdmin, user_id: str) -> dict[str, Any]:
+    """One user's organizations and client roles (``request()`` reads every role mapping at
+    once). A realm without organizations, or a token without their roles, shows none."""
+    user = admin.user(user_id)
+    mappings = admin.request("GET", f"users/{user['id']}/role-mappings") or {}
+    client_roles = {
+        client: sorted(role["name"] for role in mapping.get("mappings", []))
+        for client, mapping in sorted((mappings.get("clientMappings") or {}).items())
+    }
+    try:
+        organizations = [org.get("name", "") for org in admin.user_organizations(user["id"])]
+    except (AdminForbiddenError, AdminNotFoundError) as exc:
+        organizations, note = [], f"Organizations not shown: {exc}"
+    else:
+        note = ""
+    return {"username": user.get("username"), "organizations": organizations,
+            "client_roles": client_roles, "note": note}  # fmt: skip
+
+
 @staff_unless_demo_open(json=False)
 def index(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"messages": messages.get_messages(request)}
     try:
         context["token"] = token_status()
         context.update(users_page(request))
+        if request.GET.get("user"):
+            context["details"] = user_details(KeycloakAdmin(), request.GET["user"])
     except KeycloakJWTAuthError as exc:
         status, context["error"] = error_status(exc)
         return render(request, "keycloak_jwt_auth/index.html", context, status=status)

@@ -209,3 +209,29 @@ def test_async_views_are_for_staff_and_map_errors(mocked: responses.RequestsMock
     refused, unavailable = asyncio.run(main())
     assert refused.status_code == 403
     assert unavailable.status_code == 503 and "unavailable" in unavailable.json()["error"]
+
+
+@pytest.mark.django_db
+def test_index_shows_a_users_organizations_and_client_roles(
+    fake_keycloak: FakeKeycloak, staff: Client
+) -> None:
+    fake_keycloak.add_client("demo-portal", secret="p" * 40, service_accounts=False)
+    viewer = fake_keycloak.add_client_role("demo-portal", "viewer")
+    ada = fake_keycloak.add_user("ada", email="ada@example.com")
+    fake_keycloak.add_organization("Acme Research", alias="acme", members=[ada])
+    fake_keycloak.client_role_mappings[(ada["id"], viewer["containerId"])] = ["viewer"]
+    fake_keycloak.client().roles += ("view-organizations",)
+    html = staff.get("/", {"user": ada["id"]}).content.decode()
+    assert f"user={ada['id']}" in html  # each username links to its details
+    assert '<ul id="user-organizations">\n    <li>Acme Research</li>' in html
+    assert "<li><b>demo-portal</b>: viewer</li>" in html
+
+
+@pytest.mark.django_db
+def test_the_details_say_why_organizations_are_missing(
+    fake_keycloak: FakeKeycloak, staff: Client
+) -> None:
+    ada = fake_keycloak.add_user("ada", email="ada@example.com")
+    html = staff.get("/", {"user": ada["id"]}).content.decode()  # no view-organizations
+    assert "Organizations not shown" in html and "view-organizations" in html
+    assert '<ul id="user-client-roles">\n    <li>None.</li>' in html

@@ -127,6 +127,23 @@ def remove_client_roles(api: AdminApi, request: AdminRequest, user_id: str, clie
     return NO_CONTENT
 
 
+def all_role_mappings(api: AdminApi, request: AdminRequest, user_id: str) -> Answer:
+    """``GET users/{id}/role-mappings``: the realm's and each client's, empty ones left out."""
+    realm = api.realm
+    _user(realm, user_id)
+    names = realm.role_mappings.get(user_id, [])
+    answer: dict[str, Any] = {}
+    if names:
+        answer["realmMappings"] = [r for r in realm.realm_roles if r["name"] in names]
+    for client in realm.clients.values():
+        mapped = realm.client_role_mappings.get((user_id, client.id), [])
+        roles = [r for r in realm.client_roles.get(client.id, []) if r["name"] in mapped]
+        if roles:
+            mapping = {"id": client.id, "client": client.client_id, "mappings": roles}
+            answer.setdefault("clientMappings", {})[client.client_id] = mapping
+    return Answer(200, answer)
+
+
 # --- organizations -------------------------------------------------------------------------
 
 
@@ -235,6 +252,7 @@ Handler = Callable[..., Answer]
 USER = r"users/([^/]+)"
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", r"clients/([^/]+)/roles", client_roles),
+    ("GET", rf"{USER}/role-mappings", all_role_mappings),
     ("GET", rf"{USER}/role-mappings/clients/([^/]+)", user_client_roles),
     ("POST", rf"{USER}/role-mappings/clients/([^/]+)", add_client_roles),
     ("DELETE", rf"{USER}/role-mappings/clients/([^/]+)", remove_client_roles),
