@@ -52,6 +52,7 @@ class Sizes:
     write_users: int = 200  # created, then deleted, by each contender (a multiple of 4)
     write_tasks: int = 20  # concurrent tasks of the async contenders
     write_proxied_users: int = 40  # the round that counts TCP connections
+    request_calls: int = 800  # per contender and endpoint (benchmarks/admin_request.py)
 
 
 SMOKE = Sizes(
@@ -67,6 +68,7 @@ SMOKE = Sizes(
     signing_calls=20,
     write_users=8,
     write_tasks=5,
+    request_calls=8,
     write_proxied_users=5,
 )
 

@@ -1,7 +1,8 @@
 """Side-by-side benchmarks against the real Keycloak (and Redis): stampede, hot path, expiry
 boundary, Admin API throughput, the async step (benchmarks/async_steps.py), the Admin API writes
-(benchmarks/admin_writes.py), and the cost of signing an assertion per algorithm
-(benchmarks/signing.py). Run with ``scripts/bench.sh`` (it starts the servers).
+(benchmarks/admin_writes.py), request() against the typed calls (benchmarks/admin_request.py),
+and the cost of signing an assertion per algorithm (benchmarks/signing.py). Run with
+``scripts/bench.sh`` (it starts the servers).
 
     python -m benchmarks.run [--smoke] [--only async ...] [--out artifacts/benchmarks/results.json]
 
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.admin_request import request_table, run_request, support_clients
 from benchmarks.admin_writes import run_writes, writer_clients, writes_table
 from benchmarks.async_steps import async_tables, run_async
 from benchmarks.common import (
@@ -247,6 +249,9 @@ def run_all(
     if "writes" in only:
         print("admin writes: both, sync and async", file=sys.stderr, flush=True)
         results["admin_writes"] = run_writes(sizes, ours, theirs)
+    if "request" in only:
+        print("admin request(): against the typed calls", file=sys.stderr, flush=True)
+        results["admin_request"] = run_request(sizes)
     if "signing" in only:
         print("signing", file=sys.stderr, flush=True)
         results["signing"] = signing_costs(sizes.signing_calls)
@@ -259,7 +264,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--out", type=Path, default=ROOT / "artifacts" / "benchmarks" / "results.json"
     )
-    everything = ["stampede", "hot", "boundary", "admin", "async", "writes", "signing"]
+    everything = ["stampede", "hot", "boundary", "admin", "async", "writes", "request", "signing"]
     parser.add_argument("--only", nargs="*", choices=everything)
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else Sizes()
@@ -274,7 +279,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "locmemcache://",
             LONG_CLIENT,
             realm_secret(LONG_CLIENT),
-            {"CLIENTS": {"via-proxy": {"SERVER_URL": ours.url}, **writer_clients(ours)}},
+            {
+                "CLIENTS": {
+                    "via-proxy": {"SERVER_URL": ours.url},
+                    **writer_clients(ours),
+                    **support_clients(),
+                }
+            },
         )
         results = run_all(sizes, only, ours, theirs)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -285,6 +296,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(async_tables(results))
     if "writes" in only:
         print(writes_table(results))
+    if "request" in only:
+        print(request_table(results))
     if "signing" in only:
         print(signing_table(results["signing"]))
     print(f"results: {args.out}", file=sys.stderr)

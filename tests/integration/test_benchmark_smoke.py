@@ -59,6 +59,7 @@ def test_benchmark_harness_smoke(keycloak_server: str, redis_server: str, tmp_pa
     assert "### Client assertion signing" in result.stdout
     check_async_step(results, result.stdout)
     check_writes_step(results, result.stdout)
+    check_request_step(results, result.stdout)
 
 
 def check_async_step(results: dict[str, Any], stdout: str) -> None:
@@ -96,3 +97,12 @@ def check_writes_step(results: dict[str, Any], stdout: str) -> None:
     assert all(row["calls_per_second"] > 0 and row["tcp_connections_opened"] >= 1 for row in writes)
     assert {row["users_left_behind"] for row in writes} == {0}  # every user made was deleted
     assert "### Admin API writes" in stdout
+
+
+def check_request_step(results: dict[str, Any], stdout: str) -> None:
+    rows = results["admin_request"]
+    assert [row["call"] for row in rows] == ["users()", "request()",
+                                             "organization_members()", "request()"] * 2  # fmt: skip
+    assert {row["calls"] for row in rows} == {results["sizes"]["request_calls"]}
+    assert all(row["calls_per_second"] > 0 for row in rows)
+    assert "### Admin API: request() against the typed call" in stdout
