@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from keycloak_jwt_auth.testing.realm import Realm, user_representation
 from keycloak_jwt_auth.testing.wire import (
@@ -17,8 +17,12 @@ from keycloak_jwt_auth.testing.wire import (
     admin_message,
 )
 
-if TYPE_CHECKING:
-    from keycloak_jwt_auth.testing.admin_api import AdminApi
+
+class AdminApi(Protocol):
+    """What these handlers read of ``admin_api.AdminApi`` (which routes to them)."""
+
+    realm: Realm
+
 
 # Keycloak 26.7: a role grants the lesser ones it implies (manage-realm: organizations too).
 IMPLIED_ROLES = {
