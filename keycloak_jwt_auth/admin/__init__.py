@@ -1,7 +1,8 @@
 """The Keycloak Admin REST API client, sync and async.
 
 ``representations`` holds the resources as plain dicts, ``calls`` each request described once
-(with its path safety and how an answer becomes a result or an error), ``clients`` the two
+(with its path safety and how an answer becomes a result or an error), ``support_calls`` the
+client-role, organization, session and e-mail calls and ``request()``, ``clients`` the two
 clients whose methods are made from those descriptions.
 """
 
@@ -11,8 +12,12 @@ from keycloak_jwt_auth.admin.representations import (
     ClientRepresentation,
     CredentialRepresentation,
     GroupRepresentation,
+    MemberRepresentation,
+    OrganizationDomainRepresentation,
+    OrganizationRepresentation,
     RoleRepresentation,
     UserRepresentation,
+    UserSessionRepresentation,
 )
 
 __all__ = [
@@ -24,8 +29,12 @@ __all__ = [
     "CredentialRepresentation",
     "GroupRepresentation",
     "KeycloakAdmin",
+    "MemberRepresentation",
+    "OrganizationDomainRepresentation",
+    "OrganizationRepresentation",
     "RoleRepresentation",
     "UserRepresentation",
+    "UserSessionRepresentation",
     "admin_session",
     "realm_path",
 ]
