@@ -22,14 +22,21 @@ on purpose (``fail("down" | "slow" | "5xx" | "html")``).
             ...
         assert kc.token_requests == 1
 
-With pytest, the ``fake_keycloak`` fixture (``keycloak_jwt_auth.pytest_plugin``) does the same.
+With pytest, the ``fake_keycloak`` fixture (``keycloak_jwt_auth.pytest_plugin``) does the same,
+keeping the project's own settings; ``shared_fake_keycloak`` reuses one server, ``reset()`` for
+each test. ``FakeKeycloak(port=...)`` listens where it is told; ``python -m
+keycloak_jwt_auth.testing --port N`` serves one for local development. Each fake's clients get
+their own random secrets, and the token cache key covers the credential: a later fake on a
+reused port never sees an earlier one's token.
 Private-key clients (``private_key_jwt``) need ``cryptography`` to verify their signatures.
 
 Its parts: ``server`` (``FakeKeycloak``, the HTTP shell: routing, faults, settings, counters),
 ``token_endpoint`` (the assertion checks and the tokens), ``admin_api`` (the routes and
 Keycloak's role rules; ``admin_support`` the client-role, organization, session and e-mail
-routes), ``realm`` (the in-memory realm they read and write) and ``wire`` (the
-``Answer`` they give the shell). Each states what Keycloak does; none imports the client.
+routes), ``realm`` (the in-memory realm they read and write), ``wire`` (the ``Answer`` they
+give the shell); for tests, ``overlay`` (the project's settings pointed at a fake) and
+``offline`` (the guard against real token requests). The fake's own parts state what
+Keycloak does and import nothing of the client; only ``offline`` wraps its token request.
 """
 
 from __future__ import annotations

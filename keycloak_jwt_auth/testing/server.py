@@ -5,13 +5,16 @@ received, fails on purpose, and gives the settings that point the app at it."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import secrets
+import selectors
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from keycloak_jwt_auth.testing.admin_api import AdminApi
@@ -27,7 +30,9 @@ class FakeKeycloak(Realm):
     endpoint and Admin API; see the package's docstring. ``clients``: the realm's clients
     (default: one ``client_secret_jwt`` client ``django-service`` with a random secret and the
     Admin API's read roles). ``password_min_length``: the realm's password policy "length"
-    (None: none)."""
+    (None: none). ``port``: where to listen (0: a free port)."""
+
+    listening: ClassVar[set[str]] = set()  # the URLs of the fakes started and not stopped
 
     def __init__(
         self,
@@ -36,24 +41,52 @@ class FakeKeycloak(Realm):
         clients: list[FakeClient] | None = None,
         token_lifespan: int = 300,
         password_min_length: int | None = None,
+        port: int = 0,
     ) -> None:
+        self._options: dict[str, Any] = {
+            "realm": realm,
+            "clients": copy.deepcopy(clients),  # what reset() restores
+            "token_lifespan": token_lifespan,
+            "password_min_length": password_min_length,
+        }
+        self._server: ThreadingHTTPServer | None = None
+        self._port = port  # 0: any free port
+        self._begin(copy.deepcopy(clients))
+
+    def _begin(self, clients: list[FakeClient] | None) -> None:
+        """The realm and counters of a new fake (the server, if any, keeps listening)."""
+        options = self._options
         clients = clients or [FakeClient("django-service", secret=secrets.token_urlsafe(32))]
         super().__init__(
-            realm,
+            options["realm"],
             clients,
-            token_lifespan=token_lifespan,
-            password_min_length=password_min_length,
+            token_lifespan=options["token_lifespan"],
+            password_min_length=options["password_min_length"],
         )
         self.received: list[tuple[str, str]] = []  # (method, path) of every request
         self.slow_seconds = 3.0
         self._tokens = TokenEndpoint(self)
         self._admin = AdminApi(self, self._tokens.verify_token)
         self._fault: tuple[str, int | None] | None = None
-        self._server: ThreadingHTTPServer | None = None
-        self._port = 0
+        if self._port:
+            self.serve_at(f"http://127.0.0.1:{self._port}")
+
+    def reset(self) -> None:
+        """Be a new fake on the same port: the clients it was made with (default ones get a new
+        secret, so no token cached for an earlier test matches), no users, nothing received,
+        healthy, Keycloak's own clock."""
+        if self._is_down():
+            self.fail(None)
+        self._begin(copy.deepcopy(self._options["clients"]))
 
     def __repr__(self) -> str:
-        return f"<FakeKeycloak {self.url if self._port else '(stopped)'} realm={self.realm!r}>"
+        where = self.url if self._server is not None else "(stopped)"
+        return f"<FakeKeycloak {where} realm={self.realm!r}>"
+
+    @property
+    def port(self) -> int:
+        """The port it listens on (0 before it first starts on a free one)."""
+        return self._port
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -64,20 +97,34 @@ class FakeKeycloak(Realm):
         self.stop()
 
     def start(self) -> FakeKeycloak:
-        """Serve, on the port it had before if it had one."""
+        """Serve, on ``port`` (or the port it had before, if it had one)."""
         self._server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler(self))
         self._server.daemon_threads = True
         self._port = int(self._server.server_address[1])
         self.serve_at(f"http://127.0.0.1:{self._port}")
-        threading.Thread(
-            target=self._server.serve_forever, name="fake-keycloak", daemon=True
-        ).start()
+        self._wakeup = socket.socketpair()
+        self._serving = threading.Thread(
+            target=_serve_until_woken,
+            args=(self._server, self._wakeup[0]),
+            name="fake-keycloak",
+            daemon=True,
+        )
+        self._serving.start()
+        FakeKeycloak.listening.add(self.url)
         return self
 
     def stop(self) -> None:
+        """Stop listening, at once (``shutdown()`` would wait for its 0.5 s poll)."""
+        FakeKeycloak.listening.discard(self.url)
+        self._close()
+
+    def _close(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
+            self._wakeup[1].send(b"x")
+            self._serving.join()
             self._server.server_close()
+            for end in self._wakeup:
+                end.close()
             self._server = None
 
     # --- what it received, its settings, its clock and tokens ---------------------------------
@@ -127,7 +174,7 @@ class FakeKeycloak(Realm):
         was_down = self._is_down()
         self._fault = None if fault is None else (fault, status)
         if fault == "down" and not was_down:
-            self.stop()
+            self._close()  # still a fake's URL for the keycloak_offline guard
         elif fault != "down" and was_down:
             self.start()  # on the same port
 
@@ -158,6 +205,18 @@ class FakeKeycloak(Realm):
 
 
 # --- HTTP ----------------------------------------------------------------------------------------
+
+
+def _serve_until_woken(server: ThreadingHTTPServer, wakeup: socket.socket) -> None:
+    """Accept connections until ``wakeup`` is readable."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(server, selectors.EVENT_READ)
+        selector.register(wakeup, selectors.EVENT_READ)
+        while True:
+            ready = {key.fileobj for key, _ in selector.select()}
+            if wakeup in ready:
+                return
+            server.handle_request()  # the listening socket is readable: does not block
 
 
 def _encoded(body: Any) -> bytes:

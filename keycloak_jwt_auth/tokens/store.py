@@ -8,6 +8,7 @@ one warning (and is left alone for a while), never to an error.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import math
 import pickle
@@ -16,7 +17,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.core.cache import caches
+from django.core.exceptions import ImproperlyConfigured
 
 from keycloak_jwt_auth.settings import ClientConfig
 from keycloak_jwt_auth.signals import send, token_cache_failed, token_cache_recovered
@@ -33,16 +36,31 @@ SECRET_CHOICE_TIMEOUT = 30 * 24 * 3600  # seconds; a rotation is over long befor
 
 
 def token_cache_key(config: ClientConfig) -> str:
-    """One key per server, realm, client, scope and algorithm (hashed: memcached-safe)."""
+    """One key per server, realm, client, scope, algorithm and credential (hashed:
+    memcached-safe). The credential counts because a URL can name two servers in turn: each
+    ``FakeKeycloak`` has its own random secret, and a later one on a reused port must not be
+    served the token of the one before."""
     parts = (
         config.server_url,
         config.realm,
         config.client_id,
         config.scope or "",
         config.algorithm,
+        credential_fingerprint(config),
     )
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
     return f"keycloak_jwt_auth:v1:token:{digest}"
+
+
+def credential_fingerprint(config: ClientConfig) -> str:
+    """The client's secret or key, keyed with ``SECRET_KEY``: a cache's key names never help
+    to guess a secret, yet every process of one site computes the same value."""
+    credential = config.client_secret or config.private_key or ""
+    try:
+        site_key = settings.SECRET_KEY
+    except ImproperlyConfigured:  # no SECRET_KEY (a bare script): the hash stays one-way
+        site_key = ""
+    return hmac.new(site_key.encode(), credential.encode(), hashlib.sha256).hexdigest()
 
 
 # What a backend raises when it answered with bytes its serializer cannot load (pickle's many
