@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -10,9 +14,12 @@ import responses
 from django.conf import settings
 from django.test import override_settings
 
+from keycloak_jwt_auth.testing import FakeKeycloak
+
 from .conftest import TOKEN_URL, run_command, token_body, token_calls
 
 SECRET = settings.TEST_SECRET
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def a_jwt(**claims: Any) -> str:
@@ -96,7 +103,10 @@ def test_named_client(token_endpoint: Any, mocked: responses.RequestsMock) -> No
                 "error_description": "Invalid client or Invalid client credentials",
             },
             "InvalidClientError: invalid_client: "
-            "Invalid client or Invalid client credentials (HTTP 401)",
+            "Invalid client or Invalid client credentials (HTTP 401) Hint: No client "
+            "django-service here that authenticates with 'Signed JWT with client secret': check "
+            "CLIENT_ID and REALM, and Keycloak: Clients > django-service > Credentials > Client "
+            "Authenticator.",
         ),
         (
             400,
@@ -135,3 +145,33 @@ def test_html_answer(mocked: responses.RequestsMock) -> None:
 def test_json_and_decode_exclude_each_other() -> None:
     out, err, code = run_command("fetch_token", "--json", "--decode")
     assert code != 0 and "not allowed with argument" in err
+
+
+def test_a_wrong_secret_gets_the_doctors_hint(fake_keycloak: FakeKeycloak, settings: Any) -> None:
+    settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings(CLIENT_SECRET="w" * 32)
+    out, err, code = run_command("fetch_token")
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("CommandError: UnauthorizedClientError: unauthorized_client: ")
+    assert err.endswith(
+        "failed validation (HTTP 400) Hint: CLIENT_SECRET is not the client's secret "
+        "(Keycloak: Clients > django-service > Credentials).\n"
+    )
+
+
+def test_an_unreachable_server_is_one_line_without_the_check_block_or_logs() -> None:
+    """As a shell runs it: system checks on (tests.settings caches in LocMem: W002), logging as
+    Django leaves it, keycloak.test unresolvable, two retries."""
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "fetch_token", "--settings", "tests.settings"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    [line] = result.stderr.splitlines()
+    assert line.startswith(
+        "CommandError: TokenEndpointUnavailableError: Cannot reach the token endpoint "
+        "https://keycloak.test/realms/demo/protocol/openid-connect/token: "
+    )

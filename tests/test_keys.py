@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, rsa
 from django.conf import settings
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError, ManagementUtility, call_command
 from django.test import Client, override_settings
 
 from keycloak_jwt_auth.client_auth import build_client_assertion
@@ -339,3 +339,18 @@ def test_a_key_read_from_settings_or_a_file_is_masked(tmp_path: Path) -> None:
             text = read_pem(raw_client_settings(), "PRIVATE_KEY")
             config = get_client_config()
         assert text == pem("ES256") and repr(text) == repr(config.private_key) == "'********'"
+
+
+def test_generate_runs_no_system_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``generate > key.pem`` with PRIVATE_KEY_FILE naming key.pem: the shell empties the file
+    first, which the checks call E016; generate reads no settings and must still work."""
+    key_file = tmp_path / "key.pem"
+    key_file.write_text("")
+    broken = {**settings.KEYCLOAK_JWT_AUTH, "AUTH_METHOD": "private_key_jwt"}
+    broken |= {"PRIVATE_KEY_FILE": str(key_file), "CLIENT_SECRET": None}
+    with override_settings(KEYCLOAK_JWT_AUTH=broken):
+        ManagementUtility(["manage.py", "keycloak_keys", "generate"]).execute()
+        assert capsys.readouterr().out.startswith("-----BEGIN PRIVATE KEY-----")
+        with pytest.raises(SystemExit):  # jwks reads the settings: checked
+            ManagementUtility(["manage.py", "keycloak_keys", "jwks"]).execute()
+    assert "keycloak_jwt_auth.E016" in capsys.readouterr().err

@@ -227,16 +227,23 @@ TOKEN_HINTS = [  # (words in Keycloak's error_description, the AUTH_METHOD or No
 
 
 def token_hint(probe: Probe, exc: OAuthError) -> str:
+    hint = refusal_hint(probe.config, exc)
+    return hint or f"See Keycloak's log for the client {probe.config.client_id}."
+
+
+def refusal_hint(config: ClientConfig, exc: OAuthError) -> str | None:
+    """The fix for a refusal whose ``error_description`` is one Keycloak gives, else None
+    (``fetch_token`` prints it too)."""
     description = (exc.error_description or "").lower()
-    method = probe.config.auth_method
+    method = config.auth_method
     for words, for_method, hint in TOKEN_HINTS:
         if words.lower() in description and for_method in (None, method):
             return hint.format(
-                screen=probe.client_screen,
-                client_id=probe.config.client_id,
+                screen=CLIENT_SCREEN.format(client_id=config.client_id),
+                client_id=config.client_id,
                 authenticator=AUTHENTICATORS[method][1],
             )
-    return f"See Keycloak's log for the client {probe.config.client_id}."
+    return None
 
 
 def check_clock(probe: Probe) -> Finding | None:

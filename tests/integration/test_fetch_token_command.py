@@ -73,7 +73,8 @@ def test_wrong_secret_fails_with_one_line_and_no_secret(keycloak_server: str) ->
     assert errors == [
         "CommandError: UnauthorizedClientError: unauthorized_client: Client authentication with "
         "client secret signed JWT failed: Signature on JWT token by client secret failed "
-        "validation (HTTP 400)"
+        "validation (HTTP 400) Hint: CLIENT_SECRET is not the client's secret (Keycloak: "
+        "Clients > django-service > Credentials)."
     ]
     assert wrong not in result.stderr
     assert realm_secrets()["django-service"] not in result.stderr + result.stdout

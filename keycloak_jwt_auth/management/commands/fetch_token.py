@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 from argparse import ArgumentParser
+from collections.abc import Iterator
 from typing import Any
 
 import jwt
 from django.core.management.base import BaseCommand, CommandError
 
 from keycloak_jwt_auth.clients import get_token_manager
-from keycloak_jwt_auth.exceptions import KeycloakJWTAuthError
+from keycloak_jwt_auth.exceptions import KeycloakJWTAuthError, OAuthError
+from keycloak_jwt_auth.ops.probe import refusal_hint
 from keycloak_jwt_auth.settings import DEFAULT_CLIENT
 
 
 class Command(BaseCommand):
+    # It validates its own client when it builds it (the rules of the checks); the project-wide
+    # check block would bury the one line a failure prints.
+    requires_system_checks: list[str] = []
     help = (
         "Print a Keycloak service-account access token for a configured client, fetched with a "
         "client_secret_jwt assertion (or taken from the cache while it is valid)."
@@ -49,7 +56,12 @@ class Command(BaseCommand):
         self, *args: Any, client: str, force: bool, as_json: bool, decode: bool, **options: Any
     ) -> None:
         try:
-            token, from_cache = get_token_manager(client).get_token_with_origin(force_refresh=force)
+            with quiet_unless_configured():
+                manager = get_token_manager(client)
+                token, from_cache = manager.get_token_with_origin(force_refresh=force)
+        except OAuthError as exc:
+            hint = refusal_hint(manager.config, exc)
+            raise CommandError(one_line(exc) + (f" Hint: {hint}" if hint else "")) from exc
         except KeycloakJWTAuthError as exc:
             raise CommandError(one_line(exc)) from exc
 
@@ -73,6 +85,22 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write(token.value)
+
+
+@contextlib.contextmanager
+def quiet_unless_configured() -> Iterator[None]:
+    """The app's retry and failure logs reach stderr only through a handler the project
+    configured: Python's last-resort handler would print them beside the one error line."""
+    logger = logging.getLogger("keycloak_jwt_auth")
+    if logger.hasHandlers():
+        yield
+        return
+    silent = logging.NullHandler()
+    logger.addHandler(silent)
+    try:
+        yield
+    finally:
+        logger.removeHandler(silent)
 
 
 def dumps(value: Any) -> str:
