@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,8 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
+from keycloak_jwt_auth.clients import get_client_config
+from keycloak_jwt_auth.exceptions import ConfigurationError
 from keycloak_jwt_auth.settings import CHECKS_REFERENCE, credential_rules
 from keycloak_jwt_auth.settings.problems import CHECKS
 
@@ -230,3 +233,58 @@ def test_each_check_fires_and_nothing_outside_the_table_does(
     found = ids(deploy=True, **FIRING[check_id]())
     assert f"keycloak_jwt_auth.{check_id}" in found
     assert {id_.removeprefix("keycloak_jwt_auth.") for id_ in found} <= set(CHECKS)
+
+
+def found(**overrides: Any) -> dict[str, Any]:
+    """Each message's id (without the app's prefix) -> its message and hint."""
+    overrides.setdefault("CACHES", SHARED)
+    with override_settings(**overrides):
+        messages = run_checks(tags=["keycloak_jwt_auth"])
+    return {str(m.id).split(".")[-1]: (m.msg, m.hint) for m in messages}
+
+
+def test_the_locmem_hint_speaks_in_caches_terms_and_says_how_to_silence_it() -> None:
+    _, hint = found(CACHES={"default": {"BACKEND": f"{BACKENDS}.locmem.LocMemCache"}})["W002"]
+    assert "CACHE_URL" not in hint
+    assert "'BACKEND': 'django.core.cache.backends.redis.RedisCache'" in hint
+    assert "SILENCED_SYSTEM_CHECKS = ['keycloak_jwt_auth.W002']" in hint
+    locmem = {"default": {"BACKEND": f"{BACKENDS}.locmem.LocMemCache"}}
+    out, err = io.StringIO(), io.StringIO()
+    with override_settings(CACHES=locmem, SILENCED_SYSTEM_CHECKS=["keycloak_jwt_auth.W002"]):
+        call_command("check", stdout=out, stderr=err)
+    assert "W002" not in out.getvalue() + err.getvalue()
+
+
+def test_an_unknown_key_close_to_a_known_one_gets_a_did_you_mean() -> None:
+    assert found(**client(REFRESH_MARGINS=10))["W004"][1] == "Did you mean REFRESH_MARGIN?"
+    assert found(**client(COLOUR="blue"))["W004"][1].startswith("Known keys: ALGORITHM, ")
+
+
+def test_a_bad_number_gets_the_rule_of_that_number_only() -> None:
+    message, hint = found(**client(RETRIES=-1))["E009"]
+    assert message.startswith("KEYCLOAK_JWT_AUTH['RETRIES'] must be a number")
+    assert hint == "RETRIES is a count, 0 or more (default 2)."
+
+
+def test_an_inherited_unused_secret_is_unset_in_the_named_client() -> None:
+    keys = {"AUTH_METHOD": "private_key_jwt", **key_settings()}
+    keys.pop("CLIENT_SECRET", None)
+    _, hint = found(**client(CLIENTS={"signer": keys}))["W011"]
+    assert hint.startswith("It is inherited from the top level: set 'CLIENT_SECRET': None in ")
+    assert "CLIENTS['signer']" in hint
+    assert "W011" not in found(**client(CLIENTS={"signer": {**keys, "CLIENT_SECRET": None}}))
+
+
+def test_no_setting_at_all_says_so() -> None:
+    with override_settings(CACHES=SHARED):
+        del settings.KEYCLOAK_JWT_AUTH
+        messages = run_checks(tags=["keycloak_jwt_auth"])
+        with pytest.raises(ConfigurationError) as refused:
+            get_client_config()
+    assert {m.msg for m in messages} >= {
+        "KEYCLOAK_JWT_AUTH['SERVER_URL'] is not set: settings.py has no KEYCLOAK_JWT_AUTH."
+    }
+    assert str(refused.value) == (
+        "Keycloak client 'default' cannot be used: SERVER_URL, REALM, CLIENT_ID, CLIENT_SECRET "
+        "are not set: settings.py has no KEYCLOAK_JWT_AUTH. Run 'manage.py check' for hints."
+    )

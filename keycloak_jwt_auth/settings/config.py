@@ -134,5 +134,12 @@ def summary(problems: list[Problem]) -> str:
     keys_by_text: dict[str, list[str]] = {}
     for problem in problems:
         keys_by_text.setdefault(problem.text, []).append(problem.key or SETTING_NAME)
-    parts = [f"{', '.join(keys)} {text}" for text, keys in keys_by_text.items()]
+    parts = [
+        f"{', '.join(keys)} {_agreeing(text, len(keys))}" for text, keys in keys_by_text.items()
+    ]
     return "; ".join(parts) + ". Run 'manage.py check' for hints."
+
+
+def _agreeing(text: str, subjects: int) -> str:
+    """ "is missing" after one key, "are missing" after several."""
+    return "are" + text[2:] if subjects > 1 and text.startswith("is ") else text

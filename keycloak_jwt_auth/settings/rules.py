@@ -7,6 +7,8 @@ Each rule reads the merged settings and yields ``Problem``s of the checks in ``p
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import math
 import os
 import re
@@ -21,6 +23,7 @@ from . import credential_rules as credentials
 from .defaults import (
     ASSERTION_LIFETIME_WARNING,
     CLIENT_KEYS,
+    DEFAULT_CLIENT,
     FILE_KEYS,
     LOCK_MARGIN,
     SECRET_METHOD,
@@ -51,6 +54,8 @@ from .problems import (
     TLS_UNVERIFIED,
     UNKNOWN_CACHE,
     UNKNOWN_KEY,
+    UNUSED_KEY,
+    UNUSED_SECRET,
     Check,
     Problem,
 )
@@ -66,11 +71,15 @@ REQUIRED = {
         "e.g. KEYCLOAK_CLIENT_SECRET, never commit it",
     ),
 }
-NUMBERS_HINT = (
-    "ASSERTION_LIFETIME is seconds (default 60); LOCK_TIMEOUT seconds or None (default: one "
-    "request's worst case + 5 s); REFRESH_MARGIN seconds (default 30); RETRIES a count "
-    "(default 2); TIMEOUT finite seconds or a (connect, read) pair (default (5, 10))."
-)
+NUMBER_HINTS = {  # each number's rule, for the one that is wrong
+    "ASSERTION_LIFETIME": "ASSERTION_LIFETIME is seconds, at least 1 (default 60).",
+    "LOCK_TIMEOUT": "LOCK_TIMEOUT is seconds above 0, or None (default: one request's worst "
+    "case + 5 s).",
+    "REFRESH_MARGIN": "REFRESH_MARGIN is seconds, 0 or more (default 30).",
+    "RETRIES": "RETRIES is a count, 0 or more (default 2).",
+    "TIMEOUT": "TIMEOUT is finite seconds above 0, or a (connect, read) pair of them (default "
+    "(5, 10)).",
+}
 STRING_KEYS = (
     *("CLIENT_ID", "CLIENT_SECRET", "SCOPE", "AUDIENCE"),
     *("KEY_ID", "PRIVATE_KEY", "NEXT_PRIVATE_KEY", "ASSERTION_TYP"),
@@ -111,24 +120,40 @@ def client_problems(name: str) -> list[Problem]:
 @sensitive_variables()
 def settings_problems(name: str, raw: ClientSettings) -> list[Problem]:
     """Everything wrong with ``raw``, the merged settings of client ``name`` (a dict)."""
-    unknown = [
-        Problem(
-            UNKNOWN_KEY,
-            key,
-            "is not a setting of keycloak_jwt_auth and is ignored",
-            f"Known keys: {', '.join(sorted(CLIENT_KEYS))} (and CLIENTS at the top level).",
-        )
-        for key in own_client_settings(name)
-        if key not in CLIENT_KEYS
-    ]
-    return [problem for check in RULES for problem in check(raw)] + unknown
+    unknown = [unknown_key(key) for key in own_client_settings(name) if key not in CLIENT_KEYS]
+    found = [problem for check in RULES for problem in check(raw)]
+    return [inherited(name, problem) for problem in found] + unknown
+
+
+def unknown_key(key: str) -> Problem:
+    close = difflib.get_close_matches(str(key), CLIENT_KEYS, n=1)
+    known = f"Known keys: {', '.join(sorted(CLIENT_KEYS))} (and CLIENTS at the top level)."
+    hint = f"Did you mean {close[0]}?" if close else known
+    return Problem(UNKNOWN_KEY, key, "is not a setting of keycloak_jwt_auth and is ignored", hint)
+
+
+def inherited(name: str, problem: Problem) -> Problem:
+    """An unused credential a named client inherits from the top level cannot be removed from
+    it: the hint says how to unset it in this client only."""
+    if problem.check not in (UNUSED_SECRET, UNUSED_KEY) or name == DEFAULT_CLIENT:
+        return problem
+    if problem.key in own_client_settings(name):
+        return problem
+    hint = (
+        f"It is inherited from the top level: set {problem.key!r}: None in "
+        f"CLIENTS[{name!r}], or set AUTH_METHOD to the method it belongs to."
+    )
+    return dataclasses.replace(problem, hint=hint)
 
 
 def missing_settings(raw: Mapping[str, Any]) -> Iterator[Problem]:
     for key, (check, meaning) in REQUIRED.items():
         if key == "CLIENT_SECRET" and raw["AUTH_METHOD"] != SECRET_METHOD:
             continue
-        if not raw[key]:
+        if not hasattr(settings, SETTING_NAME):
+            text = f"is not set: settings.py has no {SETTING_NAME}"
+            yield Problem(check, key, text, f"Add {SETTING_NAME} and set {key} to {meaning}.")
+        elif not raw[key]:
             yield Problem(check, key, "is missing or empty", f"Set it to {meaning}.")
 
 
@@ -201,7 +226,7 @@ def _invalid_numbers(raw: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 
 def bad_numbers(raw: Mapping[str, Any]) -> Iterator[Problem]:
     for key, text in _invalid_numbers(raw):
-        yield Problem(BAD_NUMBER, key, text, NUMBERS_HINT)
+        yield Problem(BAD_NUMBER, key, text, NUMBER_HINTS[key])
 
 
 def unverified_tls(raw: Mapping[str, Any]) -> Iterator[Problem]:
@@ -301,8 +326,10 @@ UNFIT_CACHES: list[tuple[Callable[[Mapping[str, Any]], bool], Check, str, str]] 
         _backend_is("django.core.cache.backends.locmem.LocMemCache"),
         LOCMEM_CACHE,
         "a LocMemCache: each worker process then fetches and renews its own token",
-        "For a site with several processes or hosts, use a shared cache, e.g. "
-        "CACHE_URL=redis://127.0.0.1:6379/1 (Django's RedisCache), or set CACHE_ALIAS to one.",
+        "For a site with several processes or hosts, add a shared cache to CACHES (e.g. "
+        "'BACKEND': 'django.core.cache.backends.redis.RedisCache', 'LOCATION': "
+        "'redis://127.0.0.1:6379/1') and name it in CACHE_ALIAS. One process in development: "
+        "SILENCED_SYSTEM_CHECKS = ['keycloak_jwt_auth.W002'].",
     ),
     (
         _backend_is("django.core.cache.backends.dummy.DummyCache"),
