@@ -25,8 +25,13 @@ class KeycloakUnavailableError(KeycloakJWTAuthError):
 
 
 class TLSError(KeycloakJWTAuthError):
-    """The TLS connection to Keycloak failed (often: its certificate could not be verified).
-    Not retried: it is a configuration problem, not an outage."""
+    """The TLS connection to Keycloak failed (often: its certificate could not be verified;
+    ``plain_http``: the port speaks plain HTTP). Not retried: it is a configuration problem,
+    not an outage."""
+
+    def __init__(self, message: str, *, plain_http: bool = False) -> None:
+        super().__init__(message)
+        self.plain_http = plain_http
 
 
 # --- token endpoint ------------------------------------------------------------------------
@@ -108,6 +113,16 @@ class InvalidGrantError(OAuthError):
     error_code = "invalid_grant"
 
 
+class TokenEndpointNotFoundError(TokenEndpointError):
+    """404 from the token endpoint: no such realm (``realm_missing``, Keycloak's "Realm does not
+    exist"), or nothing at that path (a wrong path in ``SERVER_URL``: pre-17 Keycloak's
+    ``/auth``, a proxy's prefix left out)."""
+
+    def __init__(self, message: str, *, realm_missing: bool) -> None:
+        super().__init__(message, status=404)
+        self.realm_missing = realm_missing
+
+
 class TokenEndpointUnavailableError(KeycloakUnavailableError, TokenEndpointError):
     """The token endpoint could not be reached or kept failing with 5xx after the retries."""
 
@@ -153,6 +168,8 @@ class AdminAPIError(KeycloakJWTAuthError):
         Keycloak's own words."""
         error_class = AdminUnavailableError if status >= 500 else cls.by_status.get(status, cls)
         detail = error_class.detail(body)
+        if detail and detail.startswith(f"HTTP {status}"):  # Keycloak's "HTTP 403 Forbidden"
+            detail = None
         message = f"HTTP {status}" + (f" ({detail})" if detail else "")
         if error_class.explanation:
             message += ": " + error_class.explanation.format(role=role)

@@ -143,7 +143,9 @@ def test_tls_and_an_unreachable_token_endpoint(fake_keycloak: FakeKeycloak, sett
     https = fake_keycloak.url.replace("http://", "https://")
     settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings(SERVER_URL=https)
     status, message, hint = found()["server"]
-    assert status == FAIL and "TLS" in message and "VERIFY" in hint
+    # https:// to the fake's plain-HTTP port: the scheme or the port is wrong, not VERIFY
+    assert status == FAIL and "TLS" in message and "The port seems to speak plain HTTP" in message
+    assert hint == "Check SERVER_URL's scheme and port."
     closed = "http://127.0.0.1:9/realms/demo/protocol/openid-connect/token"
     settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings(TOKEN_ENDPOINT=closed, RETRIES=0)
     findings = found()
@@ -249,3 +251,26 @@ def test_the_roles_finding_names_the_calls_a_token_cannot_make(
     fake_keycloak.client().roles += ("manage-users", "query-organizations", "view-organizations",
                                      "manage-organizations")  # fmt: skip
     assert "403" not in found()["roles"][1]
+
+
+def test_a_wrong_path_prefix_is_told_apart_from_a_wrong_realm(
+    fake_keycloak: FakeKeycloak, settings: Any
+) -> None:
+    settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings(SERVER_URL=f"{fake_keycloak.url}/auth")
+    status, message, hint = found()["server"]
+    assert status == FAIL and message.startswith(f"nothing answers at {fake_keycloak.url}/auth/")
+    assert hint.startswith("Check the path of SERVER_URL: Keycloak 17 and later serve /realms/")
+    assert "realm" not in found()  # the realm is not blamed
+    settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings(REALM="nope")
+    status, message, hint = found()["realm"]
+    assert (status, message) == (
+        FAIL,
+        "Keycloak answered 404 for realm 'nope' (Realm does not exist)",
+    )
+
+
+def test_an_unknown_client_lists_the_configured_ones(fake_keycloak: FakeKeycloak) -> None:
+    out, err, code = run_command("keycloak_doctor", "--client", "nope")
+    assert code == 1
+    assert "Use --client with one of: default." in out
+    assert "manage.py check" not in out

@@ -37,9 +37,7 @@ from keycloak_jwt_auth.doctor.probe import (
 )
 from keycloak_jwt_auth.exceptions import ConfigurationError, KeycloakJWTAuthError
 from keycloak_jwt_auth.http.transport import exchange, json_body
-from keycloak_jwt_auth.settings import (
-    KEY_METHOD,
-)
+from keycloak_jwt_auth.settings import KEY_METHOD, SETTING_NAME, client_names
 from keycloak_jwt_auth.settings.checks import UNFIT_CACHES
 
 __all__ = ["CHECKS", "FAIL", "OK", "WARN", "Finding", "diagnose"]
@@ -52,6 +50,9 @@ Check = Callable[[Probe], "Finding | None"]
 
 def diagnose(client: str, *, clock: Callable[[], float] = time.time) -> list[Finding]:
     """Every finding for ``client``, in the order of ``CHECKS``."""
+    if client not in client_names():
+        message = f"no client {client!r} in {SETTING_NAME}"
+        return [Finding("settings", FAIL, message, f"Use --client with one of: {known_clients()}.")]
     try:
         config = get_client_config(client)
     except ConfigurationError as exc:
@@ -65,6 +66,10 @@ def diagnose(client: str, *, clock: Callable[[], float] = time.time) -> list[Fin
             probe.failed = probe.failed or finding.status == FAIL
     probe.session.close()
     return findings
+
+
+def known_clients() -> str:
+    return ", ".join(client_names())
 
 
 def check_refresh_margin(probe: Probe) -> Finding | None:

@@ -26,7 +26,7 @@ from keycloak_jwt_auth.exceptions import (
 )
 from keycloak_jwt_auth.http.transport import TOKEN_BODY_LIMIT, exchange, json_body, run_flow
 from keycloak_jwt_auth.settings import KEY_METHOD, SECRET_METHOD, ClientConfig
-from keycloak_jwt_auth.tokens.flow import token_flow
+from keycloak_jwt_auth.tokens.flow import REALM_MISSING, SERVER_URL_PATH_HINT, token_flow
 from keycloak_jwt_auth.tokens.token import AccessToken
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
@@ -94,11 +94,16 @@ def check_server(probe: Probe) -> Finding | None:
     try:
         response = fetch(probe, url, "Keycloak")
     except TLSError as exc:
+        if exc.plain_http:
+            return Finding("server", FAIL, str(exc), "Check SERVER_URL's scheme and port.")
         return Finding("server", FAIL, str(exc), "VERIFY: True, or the CA bundle's path.")
     except KeycloakJWTAuthError as exc:
         hint = "Check SERVER_URL, and that Keycloak runs and is reachable from this host."
         return Finding("server", FAIL, f"{probe.config.server_url}: {exc}", hint)
     body = json_body(response)
+    if response.status_code == 404 and not _realm_missing(body):
+        message = f"nothing answers at {url} (HTTP 404): no Keycloak at this path"
+        return Finding("server", FAIL, message, SERVER_URL_PATH_HINT)
     if response.status_code == 404:
         return Finding(
             "realm",
@@ -113,6 +118,10 @@ def check_server(probe: Probe) -> Finding | None:
     probe.discovery = body
     tls = "TLS verified, " if probe.config.server_url.startswith("https") else ""
     return Finding("server", OK, f"{probe.config.server_url} answers ({tls}HTTP 200)")
+
+
+def _realm_missing(body: Any) -> bool:
+    return isinstance(body, dict) and body.get("error") == REALM_MISSING
 
 
 DISCOVERY_HINTS = {  # what the discovery document announces, and the fix when it differs

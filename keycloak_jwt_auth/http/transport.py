@@ -157,9 +157,20 @@ def judge(
     return body, None
 
 
+# What OpenSSL says when the other end answers a TLS hello in plain HTTP.
+PLAIN_HTTP_SYMPTOMS = ("wrong version number", "record layer failure", "packet length too long")
+
+
 def tls_error(url: str, cause: str) -> TLSError:
+    where = urlsplit(url).netloc
+    if any(symptom in cause.lower() for symptom in PLAIN_HTTP_SYMPTOMS):
+        return TLSError(
+            f"TLS with {where} failed: {cause}. The port seems to speak plain HTTP: check the "
+            "scheme and the port of SERVER_URL (https:// to an http:// port fails this way).",
+            plain_http=True,
+        )
     return TLSError(
-        f"TLS with {urlsplit(url).netloc} failed: {cause}. Check VERIFY (True, or the path of "
+        f"TLS with {where} failed: {cause}. Check VERIFY (True, or the path of "
         "the CA bundle that signed Keycloak's certificate)."
     )
 

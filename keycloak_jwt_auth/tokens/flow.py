@@ -18,9 +18,11 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Generator
 from typing import Any, NamedTuple
+from urllib.parse import unquote
 
 from keycloak_jwt_auth.client_auth import (
     ASSERTION_TYPE,
@@ -33,6 +35,7 @@ from keycloak_jwt_auth.exceptions import (
     KeycloakJWTAuthError,
     KeycloakUnavailableError,
     OAuthError,
+    TokenEndpointNotFoundError,
     TokenEndpointUnavailableError,
 )
 from keycloak_jwt_auth.http.steps import Pause, Reply, Send
@@ -158,6 +161,8 @@ def parse_token_response(reply: Reply, *, started: float) -> AccessToken:
     status = reply.status
     content_type = reply.headers.get("Content-Type", "")
     body = json_object(reply.body)
+    if status == 404:
+        raise not_found(reply.url, body)
     if body is not None and "error" in body and status < 500:
         raise OAuthError.from_response(
             str(body["error"]), _optional_str(body.get("error_description")), status=status
@@ -189,6 +194,33 @@ def parse_token_response(reply: Reply, *, started: float) -> AccessToken:
             status=status,
             content_type=content_type,
         ) from None
+
+
+REALM_MISSING = "Realm does not exist"  # Keycloak's error for a realm it does not have
+STANDARD_PATH = re.compile(
+    r"^(?P<server>.*)/realms/(?P<realm>[^/]+)/protocol/openid-connect/token$"
+)
+SERVER_URL_PATH_HINT = (
+    "Check the path of SERVER_URL: Keycloak 17 and later serve /realms/... at their root (no "
+    "/auth prefix), and behind a proxy SERVER_URL includes the proxy's prefix."
+)
+
+
+def not_found(url: str, body: dict[str, Any] | None) -> TokenEndpointNotFoundError:
+    """A 404 told apart: Keycloak without the realm, or no Keycloak at that path."""
+    error = str(body.get("error", "")) if body else ""
+    standard = STANDARD_PATH.match(url)
+    if error == REALM_MISSING and standard:
+        server, realm = standard["server"], unquote(standard["realm"])
+        return TokenEndpointNotFoundError(
+            f"Keycloak at {server} has no realm {realm!r} (HTTP 404 {REALM_MISSING!r}). Check "
+            "REALM: the realm's name as Keycloak's realm selector shows it.",
+            realm_missing=True,
+        )
+    said = f" {error!r}" if error and not error.startswith("HTTP 404") else ""
+    fix = SERVER_URL_PATH_HINT if standard else "Check TOKEN_ENDPOINT."
+    message = f"Nothing answers at the token endpoint {url} (HTTP 404{said}). {fix}"
+    return TokenEndpointNotFoundError(message, realm_missing=error == REALM_MISSING)
 
 
 def json_object(body: bytes) -> dict[str, Any] | None:
