@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
@@ -9,6 +10,7 @@ import environ
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
+FROM_ENVIRONMENT = frozenset(os.environ)  # what the real environment sets, before .env
 environ.Env.read_env(BASE_DIR / ".env")  # optional; real environment variables win
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-insecure-key-change-me")
@@ -81,7 +83,15 @@ else:
 
 # A client with manage-users for the Admin API writes: the demo page's "create user" form and
 # `manage.py keycloak_user ... --client provisioning`. Only when its secret is set.
+# The .env's provisioning client belongs to the .env's Keycloak: when the environment points
+# KEYCLOAK_SERVER_URL or KEYCLOAK_REALM elsewhere, a client only .env defines is left out (the
+# doctor would report it failing there); set KEYCLOAK_PROVISIONING_* there too to keep one.
 _provisioning_secret = env.str("KEYCLOAK_PROVISIONING_CLIENT_SECRET", default=None)
+if (
+    {"KEYCLOAK_SERVER_URL", "KEYCLOAK_REALM"} & FROM_ENVIRONMENT
+    and "KEYCLOAK_PROVISIONING_CLIENT_SECRET" not in FROM_ENVIRONMENT
+):
+    _provisioning_secret = None
 if _provisioning_secret:
     KEYCLOAK_JWT_AUTH.setdefault("CLIENTS", {})["provisioning"] = {
         "CLIENT_ID": env.str("KEYCLOAK_PROVISIONING_CLIENT_ID", default="django-provisioning"),
