@@ -87,10 +87,8 @@ else:
 # KEYCLOAK_SERVER_URL or KEYCLOAK_REALM elsewhere, a client only .env defines is left out (the
 # doctor would report it failing there); set KEYCLOAK_PROVISIONING_* there too to keep one.
 _provisioning_secret = env.str("KEYCLOAK_PROVISIONING_CLIENT_SECRET", default=None)
-if (
-    {"KEYCLOAK_SERVER_URL", "KEYCLOAK_REALM"} & FROM_ENVIRONMENT
-    and "KEYCLOAK_PROVISIONING_CLIENT_SECRET" not in FROM_ENVIRONMENT
-):
+_elsewhere = bool({"KEYCLOAK_SERVER_URL", "KEYCLOAK_REALM"} & FROM_ENVIRONMENT)
+if _elsewhere and "KEYCLOAK_PROVISIONING_CLIENT_SECRET" not in FROM_ENVIRONMENT:
     _provisioning_secret = None
 if _provisioning_secret:
     KEYCLOAK_JWT_AUTH.setdefault("CLIENTS", {})["provisioning"] = {

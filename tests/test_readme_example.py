@@ -40,4 +40,5 @@ def test_directory_when_keycloak_is_down(fake_keycloak: FakeKeycloak, client: Cl
 
 
 def test_the_fixture_sets_the_setting(fake_keycloak: FakeKeycloak, settings: Any) -> None:
-    assert fake_keycloak.settings() == settings.KEYCLOAK_JWT_AUTH
+    # the fake's connection keys over the project's own setting (tests.settings: RETRIES)
+    assert {"RETRIES": 2, **fake_keycloak.settings()} == settings.KEYCLOAK_JWT_AUTH

@@ -16,7 +16,7 @@ import pytest
 import requests
 from django.test import override_settings
 
-from keycloak_jwt_auth import KeycloakAdmin, get_access_token
+from keycloak_jwt_auth import AsyncKeycloakAdmin, KeycloakAdmin, get_access_token
 from keycloak_jwt_auth.testing import FakeKeycloak
 from keycloak_jwt_auth.testing.overlay import overlay_settings
 
@@ -69,6 +69,12 @@ def test_a_named_client_without_its_own_client_id_follows_the_default() -> None:
     assert overlaid["CLIENTS"] == {"audit": {"RETRIES": 0}}
     assert overlaid["REALM"] == "demo"
     assert overlay_settings(kc, None) == kc.settings()
+
+
+@pytest.mark.anyio
+async def test_async_code_against_the_fixture(fake_keycloak: FakeKeycloak) -> None:
+    fake_keycloak.add_user("ada")
+    assert [u["username"] for u in await AsyncKeycloakAdmin().users()] == ["ada"]
 
 
 def test_reset_forgets_everything_a_test_left(fake_keycloak: FakeKeycloak) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import pprint
 import secrets
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -71,10 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("KEYCLOAK_JWT_AUTH = " + pprint.pformat(project_settings(fake), sort_dicts=False))
         print(f"FakeKeycloak serving realm {fake.realm!r} at {fake.url}; Ctrl-C stops it.")
         sys.stdout.flush()
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            print("Stopped.")
+        interrupted = threading.Event()
+        # Set here, not inherited: a parent that ignores SIGINT would make Ctrl-C do nothing.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: interrupted.set())
+        interrupted.wait()
+        print("Stopped.")
     return 0
 
 

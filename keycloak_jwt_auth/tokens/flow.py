@@ -162,7 +162,7 @@ def parse_token_response(reply: Reply, *, started: float) -> AccessToken:
     content_type = reply.headers.get("Content-Type", "")
     body = json_object(reply.body)
     if status == 404:
-        raise not_found(reply.url, body)
+        raise not_found(reply.url, body, content_type)
     if body is not None and "error" in body and status < 500:
         raise OAuthError.from_response(
             str(body["error"]), _optional_str(body.get("error_description")), status=status
@@ -206,8 +206,11 @@ SERVER_URL_PATH_HINT = (
 )
 
 
-def not_found(url: str, body: dict[str, Any] | None) -> TokenEndpointNotFoundError:
-    """A 404 told apart: Keycloak without the realm, or no Keycloak at that path."""
+def not_found(
+    url: str, body: dict[str, Any] | None, content_type: str
+) -> TokenEndpointNotFoundError:
+    """A 404 told apart: Keycloak without the realm, or no Keycloak at that path (a proxy's
+    page, or Keycloak's own 404 for a path it does not serve)."""
     error = str(body.get("error", "")) if body else ""
     standard = STANDARD_PATH.match(url)
     if error == REALM_MISSING and standard:
@@ -218,6 +221,8 @@ def not_found(url: str, body: dict[str, Any] | None) -> TokenEndpointNotFoundErr
             realm_missing=True,
         )
     said = f" {error!r}" if error and not error.startswith("HTTP 404") else ""
+    if body is None:
+        said = f" with {content_type or 'no content type'}"
     fix = SERVER_URL_PATH_HINT if standard else "Check TOKEN_ENDPOINT."
     message = f"Nothing answers at the token endpoint {url} (HTTP 404{said}). {fix}"
     return TokenEndpointNotFoundError(message, realm_missing=error == REALM_MISSING)
