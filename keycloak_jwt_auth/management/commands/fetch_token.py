@@ -13,8 +13,8 @@ import jwt
 from django.core.management.base import BaseCommand, CommandError
 
 from keycloak_jwt_auth.clients import get_token_manager
+from keycloak_jwt_auth.doctor.probe import refusal_hint
 from keycloak_jwt_auth.exceptions import KeycloakJWTAuthError, OAuthError
-from keycloak_jwt_auth.ops.probe import refusal_hint
 from keycloak_jwt_auth.settings import DEFAULT_CLIENT
 
 
