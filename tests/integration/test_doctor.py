@@ -127,3 +127,14 @@ def test_a_key_client_and_its_jwks_url(
     assert statuses(report)["token"] == statuses(report)["jwks"] == OK
     assert findings["client"]["message"] == "Signed JWT, signature algorithm EdDSA"
     assert findings["jwks"]["message"].startswith(f"{jwks_server.url} serves the current key")
+
+
+def test_a_wrong_path_prefix_blames_server_url_not_realm(real_keycloak: str, settings: Any) -> None:
+    settings.KEYCLOAK_JWT_AUTH = client_settings(f"{real_keycloak}/auth")
+    findings = {f.check: f for f in diagnose("default")}
+    assert findings["server"].status == FAIL and "realm" not in findings
+    assert findings["server"].message == (
+        f"nothing answers at {real_keycloak}/auth/realms/demo/.well-known/openid-configuration "
+        "(HTTP 404): no Keycloak at this path"
+    )
+    assert findings["server"].hint.startswith("Check the path of SERVER_URL: Keycloak 17 ")

@@ -78,3 +78,29 @@ def test_wrong_secret_fails_with_one_line_and_no_secret(keycloak_server: str) ->
     ]
     assert wrong not in result.stderr
     assert realm_secrets()["django-service"] not in result.stderr + result.stdout
+
+
+def test_a_wrong_path_prefix_and_a_wrong_realm_are_told_apart(keycloak_server: str) -> None:
+    """Keycloak 26 answers 404 to both: 'Realm does not exist', or 'Unable to find matching
+    target resource method' for a path it does not serve (pre-17 Keycloak's /auth prefix)."""
+    prefixed = fetch_token(f"{keycloak_server}/auth")
+    # (the demo project configures logging: its log lines come first)
+    [line] = [line for line in prefixed.stderr.splitlines() if line.startswith("CommandError")]
+    assert line.startswith(
+        "CommandError: TokenEndpointNotFoundError: Nothing answers at the token endpoint "
+        f"{keycloak_server}/auth/realms/demo/protocol/openid-connect/token (HTTP 404 'Unable to "
+        "find matching target resource method'). Check the path of SERVER_URL: "
+    )
+    wrong_realm = subprocess.run(
+        [sys.executable, "manage.py", "fetch_token"],
+        cwd=ROOT,
+        env={**os.environ, "KEYCLOAK_SERVER_URL": keycloak_server, "KEYCLOAK_REALM": "Demo",
+             "DJANGO_SETTINGS_MODULE": "demo_project.settings", "CACHE_URL": "locmemcache://",
+             "KEYCLOAK_CLIENT_SECRET": realm_secrets()["django-service"]},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert [line for line in wrong_realm.stderr.splitlines() if "CommandError" in line] == [
+        f"CommandError: TokenEndpointNotFoundError: Keycloak at {keycloak_server} has no realm "
+        "'Demo' (HTTP 404 'Realm does not exist'). Check REALM: the realm's name as Keycloak's "
+        "realm selector shows it."
+    ]
