@@ -13,6 +13,7 @@ from keycloak_jwt_auth.exceptions import (
     AdminForbiddenError,
     TLSError,
     TokenEndpointNotFoundError,
+    TokenEndpointUnavailableError,
 )
 from keycloak_jwt_auth.testing import FakeKeycloak
 
@@ -65,3 +66,18 @@ def test_a_403_says_http_403_once(token_endpoint: Any, mocked: responses.Request
         KeycloakAdmin().users()
     assert str(info.value).count("403") == 1
     assert str(info.value).startswith("GET /admin/realms/demo/users: HTTP 403: the service account")
+
+
+def test_the_logs_of_one_failure_call_the_client_by_one_name(
+    settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings.KEYCLOAK_JWT_AUTH = {
+        **settings.KEYCLOAK_JWT_AUTH,
+        "SERVER_URL": "http://127.0.0.1:9",
+        "RETRIES": 1,
+    }
+    with pytest.raises(TokenEndpointUnavailableError):
+        get_access_token()
+    logged = [r.getMessage() for r in caplog.records if r.name.startswith("keycloak_jwt_auth")]
+    assert len(logged) == 2  # the retry, the failure
+    assert all(m.startswith("Token request for client default failed") for m in logged)

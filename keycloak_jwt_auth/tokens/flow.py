@@ -101,7 +101,7 @@ def token_flow(
             delay = backoff(attempt)
             logger.warning(
                 "Token request for client %s failed (%s); retry %d of %d in %.2fs",
-                config.client_id,
+                config.name,  # the name the manager's failure log uses too
                 exc,
                 attempt + 1,
                 retries,
