@@ -37,7 +37,6 @@ routes), ``realm`` (the in-memory realm they read and write), ``wire`` (the ``An
 give the shell); for tests, ``overlay`` (the project's settings pointed at a fake) and
 ``offline`` (the guard against real token requests). The fake's own parts state what
 Keycloak does and import nothing of the client; only ``offline`` wraps its token request.
-Keycloak does and import nothing of the client; only ``offline`` wraps its token request.
 """
 
 from __future__ import annotations
