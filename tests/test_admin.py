@@ -91,10 +91,12 @@ def test_method_urls_and_params(
 
 
 def test_ids_are_quoted_and_cannot_leave_the_realm(admin_api: responses.RequestsMock) -> None:
-    admin_api.get(f"{ADMIN_URL}/users/..%2F..%2Fmaster", json={"id": "x"})
-    KeycloakAdmin().user("../../master")
-    assert admin_api.calls[-1].request.path_url == "/admin/realms/demo/users/..%2F..%2Fmaster"
-    assert realm_path("groups", "a b/c?d", "members") == "/groups/a%20b%2Fc%3Fd/members"
+    # A '/' in an id is refused, not quoted: a proxy that decodes %2F would climb (issue 18).
+    for climbing in ("../../master", "..%2F..%2Fmaster", "u/groups/g", "u%252Fgroups"):
+        with pytest.raises(ValueError, match="leaves the realm"):
+            KeycloakAdmin().user(climbing)
+    assert not admin_api.calls
+    assert realm_path("groups", "a b?c#d", "members") == "/groups/a%20b%3Fc%23d/members"
     with pytest.raises(ValueError, match="leaves the realm"):
         KeycloakAdmin().get("users/../../master")
 

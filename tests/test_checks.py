@@ -196,6 +196,7 @@ FIRING: dict[str, Callable[[], dict[str, Any]]] = {
     "E019": lambda: client(**key_settings()),  # with cryptography "missing", below
     "E020": lambda: client(FALLBACK_SECRETS="one-secret"),
     "E021": lambda: client(**key_settings(PRIVATE_KEY_FILE="/etc/hostname")),
+    "E022": lambda: client(LOCK_TIMEOUT=10**400),  # math.isfinite raises OverflowError
     "W001": lambda: client(CLIENT_SECRET="short"),
     "W002": lambda: {"CACHES": {"default": {"BACKEND": f"{BACKENDS}.locmem.LocMemCache"}}},
     "W003": lambda: {"CACHES": {"default": {"BACKEND": f"{BACKENDS}.dummy.DummyCache"}}},

@@ -4,6 +4,8 @@ clients (``clients.py``) send these; neither holds a description of its own."""
 
 from __future__ import annotations
 
+import inspect
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast, get_origin, is_typeddict
@@ -17,7 +19,7 @@ from keycloak_jwt_auth.admin.representations import (
 )
 from keycloak_jwt_auth.exceptions import AdminAPIError, AdminUnavailableError
 from keycloak_jwt_auth.http.transport import ADMIN_BODY_LIMIT
-from keycloak_jwt_auth.masked import Masked
+from keycloak_jwt_auth.masked import Hidden, Masked, kind_of, mask
 from keycloak_jwt_auth.settings import ClientConfig
 
 J = TypeVar("J")
@@ -45,10 +47,23 @@ def realm_path(*segments: str) -> str:
 
 
 def _refuse_climbing(segment: str) -> None:
-    # Servers decode %2e and may treat a backslash as a slash: judge the decoded segment.
-    decoded = unquote(segment)
-    if decoded.strip() in (".", "..") or "\\" in decoded:
-        raise ValueError(f"Refusing a path segment that leaves the realm: {segment!r}")
+    # Servers (and proxies before them) decode %2e and %2F, maybe more than once, and may treat
+    # a backslash as a slash: judge the segment fully decoded. A '/' in an id would be sent as
+    # %2F, and a proxy that decodes it turns "UID/groups/GID" into another endpoint.
+    decoded = _fully_decoded(segment)
+    if decoded.strip() in (".", "..") or "\\" in decoded or "/" in decoded:
+        raise ValueError(
+            f"Refusing a path segment that leaves the realm or its resource: {segment!r}"
+        )
+
+
+def _fully_decoded(segment: str) -> str:
+    for _ in range(5):
+        decoded = unquote(segment)
+        if decoded == segment:
+            break
+        segment = decoded
+    return segment
 
 
 def _params(**values: Any) -> dict[str, Any]:
@@ -76,6 +91,10 @@ class Call(Generic[J]):
     created: str | None = None  # e.g. "/users": the collection a create's Location points into
     read: Callable[[Reply], Any] | None = None  # makes the result itself from a success
     explain: Callable[[AdminAPIError], AdminAPIError] | None = None  # a clearer error, if any
+
+    def __post_init__(self) -> None:
+        if self.body is not None:
+            refuse_non_json(self.body)
 
     @property
     def is_write(self) -> bool:
@@ -283,10 +302,73 @@ def exact_match(
 
 def masked_password(password: str) -> Masked:
     if not isinstance(password, str):
-        raise TypeError(f"a password is a str, not {type(password).__name__}")
+        raise TypeError(f"a password is a str, not {kind_of(password)}")
     if not password:
         raise ValueError("the password is empty")
     return Masked(password)
+
+
+# --- credentials are masked before anything else looks at a call's arguments ----------------
+
+# The members of a CredentialRepresentation that hold the secret itself.
+CREDENTIAL_SECRETS = ("value", "secretData")
+
+
+def secret_positions(build: Callable[..., Any]) -> tuple[int | None, str | None]:
+    """Where ``build`` takes a password: its position and its keyword (or None, None)."""
+    names = list(inspect.signature(build).parameters)
+    return (names.index("password"), "password") if "password" in names else (None, None)
+
+
+def masked_arguments(
+    args: tuple[Any, ...], kwargs: dict[str, Any], password_at: tuple[int | None, str | None]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """A call's arguments with every credential masked (``masked.mask``): the ``password``
+    argument, and each secret member of a representation's ``credentials``. It runs before any
+    check, so no frame of a refused call holds a plain password; it never raises."""
+    position, keyword = password_at
+    masked_args = tuple(
+        mask(arg) if index == position else _masked_representation(arg)
+        for index, arg in enumerate(args)
+    )
+    masked_kwargs = {
+        key: mask(value) if key == keyword else _masked_representation(value)
+        for key, value in kwargs.items()
+    }
+    return masked_args, masked_kwargs
+
+
+def _masked_representation(value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        return value
+    try:
+        masked = dict(value)
+        if "credentials" in masked:
+            credentials = masked["credentials"]
+            masked["credentials"] = (
+                [_masked_credential_members(c) for c in credentials]
+                if isinstance(credentials, (list, tuple))
+                else mask(credentials)
+            )
+        return masked
+    except Exception:  # a Mapping that cannot be copied: refused as a representation later
+        return Hidden(value)
+
+
+def _masked_credential_members(credential: Any) -> Any:
+    if not isinstance(credential, Mapping):
+        return mask(credential)
+    return {k: mask(v) if k in CREDENTIAL_SECRETS else v for k, v in credential.items()}
+
+
+def refuse_non_json(body: Any) -> None:
+    """A body JSON cannot encode is refused here, not deep in the HTTP library with the
+    encoded body in its frames."""
+    try:
+        json.dumps(body, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        kind = type(exc).__name__
+        raise TypeError(f"the request body is not JSON (a value JSON refuses: {kind})") from None
 
 
 def required_text(value: Any, what: str) -> str:
@@ -300,21 +382,27 @@ def required_text(value: Any, what: str) -> str:
 
 def _user_body(representation: Any, *, creating: bool) -> dict[str, Any]:
     if not isinstance(representation, Mapping):
-        kind = type(representation).__name__
+        kind = kind_of(representation)
         raise TypeError(f"a user representation is a dict (UserRepresentation), not {kind}")
     body = dict(representation)
     if creating or "username" in body:
         required_text(body.get("username"), "username")
     if "credentials" in body:
-        body["credentials"] = [_masked_credential(c) for c in body["credentials"]]
+        credentials = body["credentials"]
+        if not isinstance(credentials, (list, tuple)):
+            raise TypeError(f"credentials is a list of dicts, not {kind_of(credentials)}")
+        body["credentials"] = [_masked_credential(c) for c in credentials]
     return body
 
 
 def _masked_credential(credential: Any) -> dict[str, Any]:
     if not isinstance(credential, Mapping):
-        raise TypeError(f"a credential is a dict, not {type(credential).__name__}")
-    value = credential.get("value")
-    return {**credential, "value": Masked(value)} if isinstance(value, str) else {**credential}
+        raise TypeError(f"a credential is a dict, not {kind_of(credential)}")
+    masked = _masked_credential_members(credential)
+    for key in CREDENTIAL_SECRETS:
+        if key in masked and not isinstance(masked[key], str):
+            raise TypeError(f"a credential's {key} is a str, not {kind_of(masked[key])}")
+    return dict(masked)
 
 
 def checked_page_size(page_size: int) -> int:

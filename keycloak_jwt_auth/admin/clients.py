@@ -20,9 +20,11 @@ from keycloak_jwt_auth.admin.calls import (
     Call,
     checked_page_size,
     exact_match,
+    masked_arguments,
     realm_role_mapping,
     request_options,
     result,
+    secret_positions,
     user_query,
 )
 from keycloak_jwt_auth.admin.representations import UserRepresentation
@@ -97,16 +99,22 @@ class Endpoint(Generic[P, J]):
 
     def _method_for(self, owner: type) -> Callable[..., Any]:
         make = _async if issubclass(owner, AsyncKeycloakAdmin) else _sync
-        method = functools.update_wrapper(make(self.build), self.build)
+        method = functools.update_wrapper(
+            make(self.build, secret_positions(self.build)), self.build
+        )
         method.__name__, method.__qualname__ = self.name, f"{owner.__qualname__}.{self.name}"
         cast(Any, method).__signature__ = _signature(self.build)
         return method
 
 
-def _sync(build: Build) -> Callable[..., Any]:
+Secrets = tuple[int | None, str | None]
+
+
+def _sync(build: Build, secrets: Secrets) -> Callable[..., Any]:
     def method(self: KeycloakAdmin, /, *args: Any, **kwargs: Any) -> Any:
+        # First of all: from here on no frame (this one included) holds a plain password.
+        args, kwargs = masked_arguments(args, kwargs, secrets)
         plan = build(*args, **kwargs)
-        del args, kwargs  # no frame keeps the raw input: the call holds passwords masked
         if isinstance(plan, Call):
             return self._run(plan)
         answer = None
@@ -120,10 +128,10 @@ def _sync(build: Build) -> Callable[..., Any]:
     return method
 
 
-def _async(build: Build) -> Callable[..., Any]:
+def _async(build: Build, secrets: Secrets) -> Callable[..., Any]:
     async def method(self: AsyncKeycloakAdmin, /, *args: Any, **kwargs: Any) -> Any:
+        args, kwargs = masked_arguments(args, kwargs, secrets)  # as in _sync
         plan = build(*args, **kwargs)
-        del args, kwargs  # as in _sync
         if isinstance(plan, Call):
             return await self._run(plan)
         answer = None

@@ -67,10 +67,19 @@ def uses_keys(raw: Mapping[str, Any]) -> bool:
 
 
 def is_text(raw: Mapping[str, Any], key: str) -> bool:
-    """Unset, one string, or (for a ``*_FILE``) a path: anything else is an E011."""
+    """Unset, one string of UTF-8 text, or (for a ``*_FILE``) a path: else an E011."""
     value = raw[key]
     path_like = key in FILE_KEYS and isinstance(value, os.PathLike)
-    return not value or isinstance(value, str) or path_like
+    return not value or (isinstance(value, str) and encodable(value)) or path_like
+
+
+def encodable(text: str) -> bool:
+    """False for a string that UTF-8 cannot encode (a lone surrogate, from a bad environment)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def unknown_auth_method(raw: Mapping[str, Any]) -> Iterator[Problem]:
@@ -101,13 +110,15 @@ def wrong_algorithm(raw: Mapping[str, Any]) -> Iterator[Problem]:
 
 
 def short_secrets(raw: Mapping[str, Any]) -> Iterator[Problem]:
-    needed = SECRET_BYTES.get(algorithm_of(raw))
+    algorithm = algorithm_of(raw)
+    needed = SECRET_BYTES.get(algorithm) if isinstance(algorithm, str) else None
     fallbacks = raw["FALLBACK_SECRETS"]
     fallbacks = fallbacks if isinstance(fallbacks, (list, tuple)) else ()
     secrets = {"CLIENT_SECRET": raw["CLIENT_SECRET"]}
     secrets.update((f"FALLBACK_SECRETS[{i}]", secret) for i, secret in enumerate(fallbacks))
     for key, secret in secrets.items():
-        if secret and needed and len(str(secret).encode()) < needed:
+        text = secret if isinstance(secret, str) and encodable(secret) else None
+        if text and needed and len(text.encode()) < needed:
             yield Problem(
                 SHORT_SECRET,
                 key,
@@ -120,7 +131,7 @@ def short_secrets(raw: Mapping[str, Any]) -> Iterator[Problem]:
 
 def padded_secret(raw: Mapping[str, Any]) -> Iterator[Problem]:
     secret = raw["CLIENT_SECRET"]
-    if isinstance(secret, str) and secret and secret != secret.strip():
+    if isinstance(secret, str) and secret and secret != secret.strip() and encodable(secret):
         yield Problem(
             SPACED_SECRET,
             "CLIENT_SECRET",

@@ -13,9 +13,12 @@ from typing import Any
 from django.views.decorators.debug import sensitive_variables
 
 from keycloak_jwt_auth.keys import KeyProblem
-from keycloak_jwt_auth.masked import Masked
+from keycloak_jwt_auth.masked import Masked, mask
 
 from .defaults import KEY_SETTINGS
+
+# The settings that hold a secret: masked as the settings are read, before any rule runs.
+SECRET_SETTINGS = ("CLIENT_SECRET", "FALLBACK_SECRETS", *KEY_SETTINGS)
 
 PEM_FILE_LIMIT = 64 * 1024  # bytes; a larger "key file" is a wrong path (or /dev/zero)
 
@@ -43,12 +46,21 @@ def read_pem(raw: Mapping[str, Any], key: str) -> str | None:
 class ClientSettings(dict[str, Any]):
     """One client's merged settings; ``pem(key)`` reads a key (file) on first use only.
 
-    It holds the secret and the keys as the user wrote them: its repr shows neither (error
-    pages show every frame's locals, and a config build raises with it in hand)."""
+    The secrets and keys in it are masked (``masked.mask``) as it is made, whatever their
+    type: no frame that holds it or one of its values can show them on an error page.
+    ``last_read`` is the key read last, which a rule that fails unexpectedly is reported on."""
 
     def __init__(self, values: Mapping[str, Any]) -> None:
         super().__init__(values)
+        for key in SECRET_SETTINGS:
+            if key in self:
+                super().__setitem__(key, mask(super().__getitem__(key)))
         self._pems: dict[str, str | None | KeyProblem] = {}
+        self.last_read: str | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        self.last_read = key
+        return super().__getitem__(key)
 
     def __repr__(self) -> str:
         return f"ClientSettings(<{len(self)} keys, not shown>)"

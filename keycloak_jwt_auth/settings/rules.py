@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
+from keycloak_jwt_auth.masked import kind_of
+
 from . import credential_rules as credentials
 from .defaults import (
     ASSERTION_LIFETIME_WARNING,
@@ -52,6 +54,7 @@ from .problems import (
     REDIS_REPLICAS,
     SHORT_LOCK,
     TLS_UNVERIFIED,
+    UNCHECKABLE,
     UNKNOWN_CACHE,
     UNKNOWN_KEY,
     UNUSED_KEY,
@@ -81,7 +84,7 @@ NUMBER_HINTS = {  # each number's rule, for the one that is wrong
     "(5, 10)).",
 }
 STRING_KEYS = (
-    *("CLIENT_ID", "CLIENT_SECRET", "SCOPE", "AUDIENCE"),
+    *("CACHE_ALIAS", "CLIENT_ID", "CLIENT_SECRET", "SCOPE", "AUDIENCE"),
     *("KEY_ID", "PRIVATE_KEY", "NEXT_PRIVATE_KEY", "ASSERTION_TYP"),
 )
 URL_HINT = (
@@ -121,7 +124,7 @@ def client_problems(name: str) -> list[Problem]:
 def settings_problems(name: str, raw: ClientSettings) -> list[Problem]:
     """Everything wrong with ``raw``, the merged settings of client ``name`` (a dict)."""
     unknown = [unknown_key(key) for key in own_client_settings(name) if key not in CLIENT_KEYS]
-    found = [problem for check in RULES for problem in check(raw)]
+    found = [problem for rule in RULES for problem in checked(rule, raw)]
     return [inherited(name, problem) for problem in found] + unknown
 
 
@@ -146,6 +149,18 @@ def inherited(name: str, problem: Problem) -> Problem:
     return dataclasses.replace(problem, hint=hint)
 
 
+def checked(rule: Rule, raw: ClientSettings) -> list[Problem]:
+    """``rule``'s problems. A rule that fails on a value it did not expect (any type can be
+    written in a settings file) reports an E022 on the key it was reading: ``check`` and the
+    first request report it, and no traceback carries the settings."""
+    try:
+        return list(rule(raw))
+    except Exception as exc:
+        text = f"has a value that cannot be checked ({type(exc).__name__})"
+        hint = "Give it a value of the type the README's settings table names."
+        return [Problem(UNCHECKABLE, raw.last_read, text, hint)]
+
+
 def missing_settings(raw: Mapping[str, Any]) -> Iterator[Problem]:
     for key, (check, meaning) in REQUIRED.items():
         if key == "CLIENT_SECRET" and raw["AUTH_METHOD"] != SECRET_METHOD:
@@ -160,7 +175,11 @@ def missing_settings(raw: Mapping[str, Any]) -> Iterator[Problem]:
 def _url_problem(key: str, value: Any) -> str | None:
     if not isinstance(value, str):
         return "is not a string"
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (raises ValueError on a port that is not a number)
+    except ValueError:
+        return f"is not an http(s) URL: {value!r}"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return f"is not an http(s) URL: {value!r}"
     if any(c.isspace() or not c.isprintable() for c in value):
@@ -185,7 +204,7 @@ def bad_urls(raw: Mapping[str, Any]) -> Iterator[Problem]:
 
 
 def unknown_cache(raw: Mapping[str, Any]) -> Iterator[Problem]:
-    if raw["CACHE_ALIAS"] not in settings.CACHES:
+    if isinstance(raw["CACHE_ALIAS"], str) and raw["CACHE_ALIAS"] not in settings.CACHES:
         yield Problem(
             UNKNOWN_CACHE,
             "CACHE_ALIAS",
@@ -267,10 +286,12 @@ def bad_verify(raw: Mapping[str, Any]) -> Iterator[Problem]:
 def not_strings(raw: Mapping[str, Any]) -> Iterator[Problem]:
     for key in STRING_KEYS + FILE_KEYS:
         if not credentials.is_text(raw, key):
+            kind = kind_of(raw[key])
             yield Problem(
                 NOT_ONE_STRING,
                 key,
-                f"must be one string, not {type(raw[key]).__name__}",
+                "must be one string of UTF-8 text, not "
+                + ("text that cannot be encoded (a lone surrogate?)" if kind == "str" else kind),
                 "SCOPE is space-separated ('email profile'); AUDIENCE one URL (Keycloak "
                 "refuses an assertion with several audiences); read secrets and keys as text; "
                 "*_FILE settings are paths.",
