@@ -12,6 +12,16 @@ class KeycloakJWTAuthError(Exception):
     """Root of every error this app raises."""
 
 
+SERVER_TEXT_LIMIT = 500  # characters of a server's words kept in a message
+
+
+def server_text(value: object) -> str:
+    """Text from a server, fit for a message, a log line or a terminal: control characters
+    (an ANSI escape, a newline forging a log line...) shown escaped, and capped in length."""
+    text = str(value)[:SERVER_TEXT_LIMIT]
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class ConfigurationError(KeycloakJWTAuthError, ImproperlyConfigured):
     """The ``KEYCLOAK_JWT_AUTH`` setting cannot work as it is."""
 
@@ -65,6 +75,8 @@ class OAuthError(TokenEndpointError):
             OAuthError.errors[cls.error_code] = cls
 
     def __init__(self, error: str, error_description: str | None, *, status: int) -> None:
+        error = server_text(error)
+        error_description = None if error_description is None else server_text(error_description)
         detail = f": {error_description}" if error_description else ""
         self.hint = clock_hint(error_description)
         hint = f"; {self.hint}" if self.hint else ""
@@ -287,4 +299,4 @@ def keycloak_message(body: dict[str, Any]) -> str | None:
 
 
 def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return server_text(value) if isinstance(value, str) and value else None

@@ -44,14 +44,15 @@ View = Callable[..., HttpResponse]
 AsyncView = Callable[..., Coroutine[Any, Any, HttpResponse]]
 
 
-def staff_unless_demo_open(*, json: bool) -> Callable[[View], View]:
-    """Staff only (unless the demo is open), and never kept by a browser or a shared proxy:
-    the answers hold realm data."""
+def staff_unless_demo_open(*, json: bool, write: bool = False) -> Callable[[View], View]:
+    """Staff only (unless the demo is open, and never for a ``write``), and never kept by a
+    browser or a shared proxy: the answers hold realm data."""
 
     def decorator(view: View) -> View:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            refusal = _refusal(request, request.user, json)
+            open_to_anyone = not write and demo_views_allow_anonymous()
+            refusal = None if open_to_anyone else _refusal(request, request.user, json)
             return _private(refusal or view(request, *args, **kwargs))
 
         return wrapper
@@ -64,14 +65,15 @@ def async_staff_unless_demo_open(view: AsyncView) -> AsyncView:
 
     @functools.wraps(view)
     async def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        refusal = _refusal(request, await request.auser(), json=True)
+        open_to_anyone = demo_views_allow_anonymous()
+        refusal = None if open_to_anyone else _refusal(request, await request.auser(), json=True)
         return _private(refusal or await view(request, *args, **kwargs))
 
     return wrapper
 
 
 def _refusal(request: HttpRequest, user: Any, json: bool) -> HttpResponse | None:
-    if demo_views_allow_anonymous() or (user.is_active and user.is_staff):
+    if user.is_active and user.is_staff:
         return None
     if json:
         return JsonResponse({"error": "Staff users only."}, status=403)
@@ -294,9 +296,10 @@ class NewUserForm(forms.Form):
 
 @csrf_protect
 @require_POST
-@staff_unless_demo_open(json=False)
+@staff_unless_demo_open(json=False, write=True)
 def create_user(request: HttpRequest) -> HttpResponse:
-    """Create a Keycloak user from the demo page's form, then show it in the list."""
+    """Create a Keycloak user from the demo page's form, then show it in the list. A write:
+    an authenticated, active staff user only, whatever the demo's anonymous switch says."""
     form = NewUserForm(request.POST)
     if not form.is_valid():
         errors = "; ".join(f"{name}: {' '.join(map(str, e))}" for name, e in form.errors.items())

@@ -142,7 +142,10 @@ def test_deploy_checks() -> None:
     assert ids(deploy=True, KEYCLOAK_JWT_AUTH_DEMO_ALLOW_ANONYMOUS=True) == [
         "keycloak_jwt_auth.W103"
     ]
-    assert ids(deploy=True, DEBUG=True, KEYCLOAK_JWT_AUTH_DEMO_ALLOW_ANONYMOUS=True) == []
+    # With DEBUG on too (issue 18): the deployment check judges what will be deployed.
+    assert ids(deploy=True, DEBUG=True, KEYCLOAK_JWT_AUTH_DEMO_ALLOW_ANONYMOUS=True) == [
+        "keycloak_jwt_auth.W103"
+    ]
     assert ids(deploy=False, KEYCLOAK_JWT_AUTH=plain) == []
 
 

@@ -173,6 +173,7 @@ def key_client(fake_keycloak: FakeKeycloak, settings: Any) -> Iterator[Loopback]
             "keys", private_key=pem("ES256"), algorithm="ES256", jwks_url=f"{jwks_host.url}/jwks"
         )
         settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings("keys")
+        settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "127.0.0.1"]  # the app serves it
         serve_jwks(jwks_host)
         yield jwks_host
 

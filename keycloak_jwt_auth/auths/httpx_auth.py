@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Generator
 
 # isort: off
-import keycloak_jwt_auth.http.async_transport  # noqa: F401  (first: without httpx, the error names the extra)
+from keycloak_jwt_auth.http import (
+    async_transport,
+)  # (first: without httpx, the error names the extra)
 import httpx
 
 # isort: on
@@ -39,6 +41,7 @@ class HttpxServiceAccountAuth(httpx.Auth):
         response = yield request
         sent_to, status = str(request.url), response.status_code
         if self._authorizer.retry_after(token, sent_to, str(response.request.url), status):
+            async_transport.read_refused(response)  # capped: httpx would read it all, inflated
             request.headers.update(self._authorizer.authorize(request.method, sent_to)[1])
             yield request
 
@@ -50,6 +53,7 @@ class HttpxServiceAccountAuth(httpx.Auth):
         response = yield request
         sent_to, status = str(request.url), response.status_code
         if await self._authorizer.aretry_after(token, sent_to, str(response.request.url), status):
+            await async_transport.aread_refused(response)
             request.headers.update((await self._authorizer.aauthorize(request.method, sent_to))[1])
             yield request
 

@@ -8,6 +8,7 @@ from typing import Any
 import requests
 from requests.auth import AuthBase
 
+from keycloak_jwt_auth.http.transport import read_refused
 from keycloak_jwt_auth.settings import DEFAULT_CLIENT
 from keycloak_jwt_auth.tokens.manager import TokenManager
 from keycloak_jwt_auth.tokens.token import AccessToken
@@ -51,9 +52,9 @@ class ServiceAccountAuth(AuthBase):
         retry.headers.update(self._authorizer.authorize(str(retry.method), str(retry.url))[1])
         if retry.body is not None and hasattr(retry.body, "seek"):
             retry.body.seek(0)
-        # Read the 401 (it stays readable in .history) and hand its connection back to the pool.
-        _ = response.content
-        response.close()
+        # Read the 401, capped (it stays readable in .history): a huge or gzip-bombed 401 must
+        # not cost the memory its inflated body would take.
+        read_refused(response)
         new_response: requests.Response = response.connection.send(retry, **kwargs)
         new_response.history.append(response)
         new_response.request = retry

@@ -13,9 +13,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.cache import caches
+from django.http.request import split_domain_port, validate_host
 
 from keycloak_jwt_auth.admin import calls as admin_calls
 from keycloak_jwt_auth.admin.support_calls import CALLS_BY_EXTRA_ROLE
@@ -35,7 +37,7 @@ from keycloak_jwt_auth.doctor.probe import (
     check_token,
     fetch,
 )
-from keycloak_jwt_auth.exceptions import ConfigurationError, KeycloakJWTAuthError
+from keycloak_jwt_auth.exceptions import ConfigurationError, KeycloakJWTAuthError, server_text
 from keycloak_jwt_auth.http.transport import exchange, json_body
 from keycloak_jwt_auth.settings import KEY_METHOD, SETTING_NAME, client_names
 from keycloak_jwt_auth.settings.checks import UNFIT_CACHES
@@ -180,6 +182,16 @@ def check_jwks(probe: Probe) -> Finding | None:
             JWKS_FIX.format(screen=probe.client_screen)
         )
         return Finding("jwks", WARN, message, hint)
+    if not served_here(probe.jwks_url):
+        message = (
+            f"the client's JWKS URL {server_text(probe.jwks_url)!r} is not fetched: its host is "
+            "not one of this app's ALLOWED_HOSTS (the doctor requests no other URL read from "
+            "Keycloak)"
+        )
+        hint = "Point it at this app's jwks view, or compare by hand: " + (
+            JWKS_FIX.format(screen=probe.client_screen)
+        )
+        return Finding("jwks", WARN, message, hint)
     method = client_authentication(probe.config)
     assert isinstance(method, PrivateKeyJwt)
     current, url = method.current.jwk, probe.jwks_url
@@ -199,6 +211,20 @@ def check_jwks(probe: Probe) -> Finding | None:
     else:
         return Finding("jwks", OK, f"{url} serves the current key (kid {current['kid']})")
     return Finding("jwks", FAIL, f"{url} {problem}", JWKS_FIX.format(screen=probe.client_screen))
+
+
+def served_here(url: str) -> bool:
+    """Whether ``url`` (read from Keycloak: anyone who may edit the client chose it) is served
+    by this app: an http(s) URL on one of its ``ALLOWED_HOSTS`` (never by the wildcard '*').
+    Only such a URL is fetched, so a Keycloak admin cannot make the app request another one."""
+    try:
+        parts = urlsplit(url)
+        domain, _ = split_domain_port(parts.netloc.rpartition("@")[2])
+    except (TypeError, ValueError, AttributeError):
+        return False
+    hosts = [host for host in settings.ALLOWED_HOSTS if host != "*"]
+    named = parts.scheme in ("http", "https") and not parts.username and bool(domain)
+    return named and validate_host(domain, hosts)
 
 
 def _client_representation(probe: Probe) -> dict[str, Any] | None:

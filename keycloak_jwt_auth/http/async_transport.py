@@ -16,7 +16,15 @@ from keycloak_jwt_auth.exceptions import ConfigurationError, KeycloakJWTAuthErro
 from keycloak_jwt_auth.settings import ClientConfig, Timeout
 
 from .steps import Pause, Pump, Reply, Send
-from .transport import Refused, Unavailable, judge, tls_error
+from .transport import (
+    REFUSED_BODY_LIMIT,
+    Refused,
+    Unavailable,
+    judge,
+    read_at_most,
+    refused_body,
+    tls_error,
+)
 
 try:
     import httpx
@@ -94,6 +102,29 @@ async def _read_at_most(chunks: AsyncIterator[bytes], limit: int) -> bytes:
         if size > limit:
             break
     return b"".join(read)
+
+
+def read_refused(response: httpx.Response) -> None:
+    """``transport.read_refused`` for httpx (sync): httpx reads a response's whole body,
+    inflated, before an auth flow's retry; a body read here (capped) is the one it keeps."""
+    try:
+        raw = read_at_most(response.iter_raw(), REFUSED_BODY_LIMIT)
+    except httpx.HTTPError:
+        raw = b""
+    finally:
+        response.close()
+    response._content = refused_body(response.status_code, response.headers, raw)
+
+
+async def aread_refused(response: httpx.Response) -> None:
+    """``read_refused`` for ``httpx.AsyncClient``."""
+    try:
+        raw = await _read_at_most(response.aiter_raw(), REFUSED_BODY_LIMIT)
+    except httpx.HTTPError:
+        raw = b""
+    finally:
+        await response.aclose()
+    response._content = refused_body(response.status_code, response.headers, raw)
 
 
 def _cause(exc: BaseException) -> BaseException:

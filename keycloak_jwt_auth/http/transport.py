@@ -40,6 +40,8 @@ T = TypeVar("T")
 TOKEN_BODY_LIMIT = 64 * 1024  # a token response is a few KiB
 ADMIN_BODY_LIMIT = 16 * 1024 * 1024  # a page of full user representations
 CHUNK = 64 * 1024
+# A refused answer read before a retry (a 401 for an expired token): only its first bytes.
+REFUSED_BODY_LIMIT = 64 * 1024
 COMPRESSED = ("gzip", "x-gzip", "deflate")
 REDIRECTS = (301, 302, 303, 307, 308)
 
@@ -118,6 +120,31 @@ def _read_into(
         response.status_code, response.headers, raw, refused=refused, limit=limit
     )
     return failure
+
+
+def read_refused(response: requests.Response) -> None:
+    """Read a refused answer before its request is retried, capped like every other answer:
+    at most ``REFUSED_BODY_LIMIT`` bytes read, and inflated (a gzip bomb) no further."""
+    try:
+        raw = read_at_most(response.raw.stream(CHUNK, decode_content=False), REFUSED_BODY_LIMIT)
+    except (urllib3.exceptions.HTTPError, OSError):
+        raw = b""
+    finally:
+        response.close()  # a cut connection is dropped, not pooled
+    response._content = refused_body(response.status_code, response.headers, raw)
+
+
+def refused_body(status: int, headers: Mapping[str, str], raw: bytes) -> bytes:
+    """``raw`` inflated up to ``REFUSED_BODY_LIMIT``; nothing when it is larger or unreadable
+    (it is kept only for the response's history)."""
+    body, failure = judge(
+        status,
+        headers,
+        raw,
+        refused=lambda reason, _: KeycloakJWTAuthError(reason),
+        limit=REFUSED_BODY_LIMIT,
+    )
+    return b"" if failure is not None else body
 
 
 def read_at_most(chunks: Iterable[bytes], limit: int) -> bytes:

@@ -76,7 +76,7 @@ UNUSED_SECRET = _warning("W011", "a secret set with `private_key_jwt`: unused")
 UNUSED_KEY = _warning("W012", "a key or `KEY_ID` set with `client_secret_jwt`: unused")
 PLAIN_HTTP = _warning("W101", "an `http://` Keycloak URL: tokens unencrypted", deploy=True)
 TLS_UNVERIFIED = _warning("W102", "`VERIFY` is `False`: TLS not verified", deploy=True)
-DEMO_VIEWS_OPEN = _warning("W103", "demo views open to anyone, `DEBUG` off", deploy=True)
+DEMO_VIEWS_OPEN = _warning("W103", "demo views open to anyone (reads only)", deploy=True)
 
 # (id, level, summary) rows of the system check reference.
 CHECKS_REFERENCE: list[tuple[str, str, str]] = [

@@ -37,6 +37,7 @@ from keycloak_jwt_auth.exceptions import (
     OAuthError,
     TokenEndpointNotFoundError,
     TokenEndpointUnavailableError,
+    server_text,
 )
 from keycloak_jwt_auth.http.steps import Pause, Reply, Send
 from keycloak_jwt_auth.http.transport import TOKEN_BODY_LIMIT
@@ -168,7 +169,7 @@ def parse_token_response(reply: Reply, *, started: float) -> AccessToken:
             str(body["error"]), _optional_str(body.get("error_description")), status=status
         )
     if status >= 500:
-        error = f" ({body['error']})" if body and "error" in body else ""
+        error = f" ({server_text(body['error'])})" if body and "error" in body else ""
         raise TokenEndpointUnavailableError(
             f"Token endpoint {reply.url} answered HTTP {status}{error}", status=status
         )
