@@ -297,11 +297,16 @@ def test_no_token_and_keycloak_down_raises_unavailable(mocked: responses.Request
         get_access_token()
 
 
+def held_lock(owner: str) -> str:
+    """A lock value as another live worker writes it: its owner and its latest deadline."""
+    return f"{owner}:{time.time() + 1:.3f}"
+
+
 def test_loser_of_the_shared_lock_takes_the_winners_token(token_endpoint: Any) -> None:
     mocked = token_endpoint(token_body("mine"))
     winner = other_process()
     winner_token = AccessToken(value="winners", expires_at=time.time() + 300)
-    assert caches["default"].add(winner.store.lock_key, "another-process", 10)
+    assert caches["default"].add(winner.store.lock_key, held_lock("another-process"), 10)
 
     def winner_stores() -> None:
         time.sleep(0.3)
@@ -317,7 +322,9 @@ def test_dead_lock_holder_is_outwaited(token_endpoint: Any) -> None:
     mocked = token_endpoint(token_body("mine"))
     with override_settings(KEYCLOAK_JWT_AUTH={**BASE, "LOCK_TIMEOUT": 1}):
         manager = get_token_manager()
-        caches["default"].add(manager.store.lock_key, "killed-process", 1)  # never released
+        caches["default"].add(
+            manager.store.lock_key, held_lock("killed-process"), 1
+        )  # never released
         started = time.monotonic()
         assert get_access_token() == "mine"
     assert 0.5 < time.monotonic() - started < 3
@@ -452,7 +459,9 @@ def test_a_live_lock_holder_is_waited_for_at_most_lock_timeout_and_one_fetch(
     fast = {**BASE, "LOCK_TIMEOUT": 1, "TIMEOUT": 0.2, "RETRIES": 0}  # one fetch: 0.4 s at most
     with override_settings(KEYCLOAK_JWT_AUTH=fast):
         manager = get_token_manager()
-        caches["default"].add(manager.store.lock_key, "slow-process", 30)  # held, never stored
+        caches["default"].add(
+            manager.store.lock_key, held_lock("slow-process"), 30
+        )  # held, never stored
         started = time.monotonic()
         with caplog.at_level(logging.WARNING, logger="keycloak_jwt_auth"):
             assert get_access_token() == "mine"

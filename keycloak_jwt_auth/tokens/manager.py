@@ -45,8 +45,11 @@ from .token import AccessToken
 logger = logging.getLogger(__name__)
 
 RECHECK_INTERVAL = 0.25  # seconds between shared-cache looks while another worker renews
-# After a 401 made this process drop a token, the next one is not dropped for this long, however
+# After a 401 made this process drop a token, the next one is not dropped for a while, however
 # often it is refused: an API that always answers 401 must not cost a token request per call.
+# The while doubles with each such drop in a row (1 s, 2 s, 4 s... up to 30 s): a genuine second
+# revocation costs seconds, an API that always refuses a few token requests.
+REFUSED_AGAIN_FIRST = 1.0
 REFUSED_AGAIN_GRACE = 30.0
 
 
@@ -90,6 +93,8 @@ class TokenManager:
         self._flight: Flight | None = None
         self._backoff_lock_owner: str | None = None  # shared lock kept after a failed renewal
         self._dropped_for_refusal_at = -REFUSED_AGAIN_GRACE  # time.time() of the last such drop
+        self._refusal_grace = REFUSED_AGAIN_FIRST  # how long the token fetched after it is kept
+        self._inherited_lock_owner: str | None = None  # a forked child's copy of our lock
         # What async callers await without a token: a look in the store, or a fetch.
         self._in_thread = LoopShared(lambda: self._obtain(force_refresh=False))
 
@@ -148,14 +153,17 @@ class TokenManager:
         Returns True when the next ``get_token()`` may bring another token."""
         now = time.time()
         if rejected is not None:
-            if self._fetched_since_last_refusal(rejected, now):
+            again = self._fetched_since_last_refusal(rejected, now)
+            if again and now - self._dropped_for_refusal_at < self._refusal_grace:
                 logger.warning(
                     "The token of client %s was refused again; it was fetched after the last "
                     "refusal, so it is kept (for up to %.0fs)",
                     self.config.client_id,
-                    REFUSED_AGAIN_GRACE,
+                    self._refusal_grace,
                 )
                 return False
+            grace = min(REFUSED_AGAIN_GRACE, 2 * self._refusal_grace)
+            self._refusal_grace = grace if again else REFUSED_AGAIN_FIRST
             self._dropped_for_refusal_at = now
         serving = self._serving
         if serving is not None and rejected in (None, serving[0].value):
@@ -166,11 +174,13 @@ class TokenManager:
 
     @sensitive_variables("rejected", "held")
     def _fetched_since_last_refusal(self, rejected: str, now: float) -> bool:
+        """``rejected`` is the token fetched after the last drop for a refusal, and that drop
+        is recent (within the longest grace): the refusals come in a row."""
         held = self.peek()
         return (
             held is not None
             and held.value == rejected
-            and held.issued_at >= self._dropped_for_refusal_at > now - REFUSED_AGAIN_GRACE
+            and held.issued_at >= self._dropped_for_refusal_at > now - 2 * REFUSED_AGAIN_GRACE
         )
 
     # --- past the warm path --------------------------------------------------------------
@@ -244,6 +254,11 @@ class TokenManager:
         # Our own renewal back-off must not make our own callers wait: no usable token is left.
         self.store.release(self._backoff_lock_owner)
         self._backoff_lock_owner = None
+        if self._inherited_lock_owner is not None and self.store.per_process:
+            # Forked during a fetch: our per-process cache holds a copy of the parent's lock,
+            # which no thread of this process will release.
+            self.store.release(self._inherited_lock_owner)
+        self._inherited_lock_owner = None
         flight.lock_owner, token = self.store.lock_or_token(self._longest_wait())
         if token is None:
             return flight, None
@@ -316,7 +331,8 @@ class TokenManager:
         """In a forked child: no fetch is in flight here, and no socket is shared with the
         parent (gunicorn --preload, multiprocessing)."""
         self._lock = threading.Lock()
-        self._flight = None
+        flight, self._flight = self._flight, None
+        self._inherited_lock_owner = flight.lock_owner if flight else self._backoff_lock_owner
         self._backoff_lock_owner = None
         self._in_thread.forget_all()
         self.session = requests.Session()  # the parent's pooled sockets stay the parent's

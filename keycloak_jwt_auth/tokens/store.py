@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
+from django.core.cache.backends.locmem import LocMemCache
 
 from keycloak_jwt_auth.settings import ClientConfig
 from keycloak_jwt_auth.signals import send, token_cache_failed, token_cache_recovered
@@ -33,6 +34,7 @@ T = TypeVar("T")
 POLL_INTERVAL = 0.05  # seconds between looks while another worker fetches a cold token
 CACHE_RETRY_INTERVAL = 5.0  # seconds a failed cache is left alone before it is tried again
 SECRET_CHOICE_TIMEOUT = 30 * 24 * 3600  # seconds; a rotation is over long before
+LOCK_CLOCK_SKEW = 5.0  # seconds hosts' clocks may differ when they judge a lock's deadline
 
 
 def token_cache_key(config: ClientConfig) -> str:
@@ -101,6 +103,7 @@ class TokenStore:
         self.lock_key = f"{self.key}:lock"
         self.secret_choice_key = f"{self.key}:secret"
         self.lock_timeout = max(1, math.ceil(config.lock_timeout))
+        self.longest_hold = self.lock_timeout * (config.retries + 2)
         self.memo: AccessToken | None = None  # the newest token this process has seen
         self._healthy = True
         self.failures = 0  # cache operations that failed (a failed cache is retried now and then)
@@ -166,12 +169,26 @@ class TokenStore:
         key, timeout = self.secret_choice_key, SECRET_CHOICE_TIMEOUT
         self._call(lambda cache: cache.set(key, fingerprint, timeout), None)
 
+    @property
+    def per_process(self) -> bool:
+        """The cache is this process's own (a forked child has a copy, not a share)."""
+        return isinstance(self._call(lambda cache: cache, None), LocMemCache)
+
     def try_lock(self) -> str | None:
         """An owner id when this worker may fetch, None while another worker holds the lock.
-        Without a working cache only this process's own lock remains, so the answer is yes."""
+        Without a working cache only this process's own lock remains, so the answer is yes.
+        A lock that no live worker can hold (no deadline in it, or one past or too far ahead:
+        a planted value, or one a cache kept without its timeout) is taken over: it costs at
+        most one extra token request, never a wait for a holder that does not exist."""
         owner = uuid.uuid4().hex
-        added = self._call(lambda cache: cache.add(self.lock_key, owner, self.lock_timeout), True)
-        return owner if added else None
+        if self._add_lock(owner):
+            return owner
+        held = self._call(lambda cache: cache.get(self.lock_key), None)
+        if held is None or self._live(held):
+            return None
+        logger.warning("Cache %r holds a lock no worker can own; taking it", self.cache_alias)
+        self._call(lambda cache: cache.delete(self.lock_key), None)
+        return owner if self._add_lock(owner) else None
 
     def lock_or_token(self, longest_wait: float) -> tuple[str | None, AccessToken | None]:
         """Wait until this worker holds the lock (its owner id) or another worker's token is
@@ -200,14 +217,35 @@ class TokenStore:
 
     def extend_lock(self, owner: str | None) -> None:
         """Give the lock ``owner`` holds another ``LOCK_TIMEOUT``: it is still fetching."""
-        if owner is not None and self._call(lambda c: c.get(self.lock_key), None) == owner:
+        if owner is not None and self._held_by(owner):
             self._call(lambda cache: cache.touch(self.lock_key, self.lock_timeout), None)
 
     def release(self, owner: str | None) -> None:
         # Compare, then delete: only the owner releases. (Not atomic; the lock's timeout
         # covers the rare case of it expiring in between.)
-        if owner is not None and self._call(lambda c: c.get(self.lock_key), None) == owner:
+        if owner is not None and self._held_by(owner):
             self._call(lambda cache: cache.delete(self.lock_key), None)
+
+    def _add_lock(self, owner: str) -> bool:
+        value = self._lock_value(owner)
+        return self._call(lambda cache: cache.add(self.lock_key, value, self.lock_timeout), True)
+
+    def _lock_value(self, owner: str) -> str:
+        """The owner, and the latest time a live owner can hold the lock: it extends the lock
+        by ``LOCK_TIMEOUT`` before each retry of its one fetch."""
+        return f"{owner}:{time.time() + self.longest_hold:.3f}"
+
+    def _held_by(self, owner: str) -> bool:
+        held = self._call(lambda cache: cache.get(self.lock_key), None)
+        return isinstance(held, str) and held.partition(":")[0] == owner
+
+    def _live(self, held: object) -> bool:
+        _, _, deadline = held.partition(":") if isinstance(held, str) else ("", "", "")
+        try:
+            left = float(deadline) - time.time()
+        except ValueError:
+            return False
+        return -LOCK_CLOCK_SKEW < left <= self.longest_hold + LOCK_CLOCK_SKEW
 
     def _call(self, operation: Callable[[Any], T], fallback: T) -> T:
         # After a failure the cache is left alone for a while: with Redis down, callers must

@@ -20,6 +20,8 @@ import jwt
 from keycloak_jwt_auth.masked import Masked
 
 MAX_LIFETIME = 366 * 24 * 3600.0  # seconds: a token said to live longer is absurd
+# seconds: a token that lives shorter would cost a token request per call (renewal margins)
+MIN_LIFETIME = 5.0
 MAX_TOKEN_LENGTH = 16 * 1024
 EXPIRY_LEEWAY = 1.0  # seconds before expires_at that a token stops being handed out
 TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 b64token: header-safe
@@ -46,6 +48,8 @@ class AccessToken:
             raise ValueError("an access_token that is not a Bearer token (length, characters)")
         if not _is_seconds(issued_at) or not (_is_seconds(expires_in) and expires_in > 0):
             raise ValueError("no usable expires_in")
+        if expires_in < MIN_LIFETIME:
+            raise ValueError(f"a tiny expires_in ({expires_in:g} s, under {MIN_LIFETIME:g} s)")
         if expires_in > MAX_LIFETIME:
             raise ValueError(f"an absurd expires_in ({expires_in:.0f} s, above a year)")
         if abs(issued_at - time.time()) > MAX_LIFETIME:
