@@ -21,6 +21,15 @@ class Masked(str):
         return "'********'"
 
 
+class MaskedBytes(bytes):
+    """``Masked`` for bytes: an HMAC key as the signing library holds it in its frames."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "b'********'"
+
+
 class Hidden:
     """A secret of the wrong type, kept out of sight: only its type's name shows."""
 

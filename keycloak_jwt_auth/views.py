@@ -25,13 +25,14 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_POST, require_safe
 
 from .admin import AsyncKeycloakAdmin, KeycloakAdmin, UserRepresentation
-from .clients import clients, get_token_manager
+from .clients import get_token_manager
 from .exceptions import (
     AdminForbiddenError,
     AdminNotFoundError,
     KeycloakJWTAuthError,
     KeycloakUnavailableError,
 )
+from .jwks import key_set, shared_kids
 from .settings import DEFAULT_CLIENT, demo_views_allow_anonymous, demo_write_client
 from .tokens.manager import TokenManager
 from .tokens.token import AccessToken
@@ -322,10 +323,17 @@ JWKS_MAX_AGE = 60  # seconds: long enough to spare the app, short enough for a k
 
 
 @require_safe
-def jwks(request: HttpRequest) -> HttpResponse:
-    """The JSON Web Key Set of every ``private_key_jwt`` client (current and next public keys),
-    for Keycloak's "JWKS URL". Mount it where Keycloak can reach it, e.g.
-    ``path(".well-known/jwks.json", jwks)``."""
-    response = JsonResponse({"keys": clients.published_keys()}, content_type=JWKS_CONTENT_TYPE)
+def jwks(request: HttpRequest, client: str | None = None) -> HttpResponse:
+    """The JSON Web Key Set (current and next public keys) of ONE Keycloak client, for its
+    "JWKS URL": ``path(".well-known/jwks/<str:client>.json", jwks)`` serves the client whose
+    ``CLIENT_ID`` is ``client``. Mounted without ``client``, it serves the default client's
+    keys, or every client's with ``KEYCLOAK_JWT_AUTH_JWKS_ALL_CLIENTS`` (see ``jwks.py``)."""
+    keys = key_set(client)
+    if keys is None:
+        return JsonResponse({"error": "No such client."}, status=404)
+    if shared_kids(keys):
+        error = "Several keys share one kid: run 'manage.py check' (keycloak_jwt_auth.E023)."
+        return JsonResponse({"error": error}, status=500)
+    response = JsonResponse({"keys": keys}, content_type=JWKS_CONTENT_TYPE)
     patch_cache_control(response, public=True, max_age=JWKS_MAX_AGE)
     return response

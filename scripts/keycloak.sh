@@ -6,7 +6,7 @@
 #
 # Environment: KEYCLOAK_PORT (8080), KEYCLOAK_MANAGEMENT_PORT (9000), KEYCLOAK_HOME (an existing
 # install: skips the download), KEYCLOAK_VERSION, JAVA_HOME, KEYCLOAK_START_TIMEOUT (240 s),
-# DEMO_PORT (8000: the demo server, whose JWKS the key clients read) or KEYCLOAK_DEMO_JWKS_URL.
+# DEMO_PORT (8000: the demo server, whose JWKS the key clients read) or KEYCLOAK_DEMO_JWKS_BASE.
 set -euo pipefail
 
 KEYCLOAK_VERSION="${KEYCLOAK_VERSION:-26.7.3}"  # the one place the version is pinned
@@ -17,8 +17,9 @@ PORT="${KEYCLOAK_PORT:-8080}"
 MANAGEMENT_PORT="${KEYCLOAK_MANAGEMENT_PORT:-9000}"
 START_TIMEOUT="${KEYCLOAK_START_TIMEOUT:-240}"
 # Where the private_key_jwt clients of the demo realm read their public keys: the demo server's
-# JWKS view (the realm file says ${KEYCLOAK_DEMO_JWKS_URL}; Keycloak fills it in on import).
-export KEYCLOAK_DEMO_JWKS_URL="${KEYCLOAK_DEMO_JWKS_URL:-http://127.0.0.1:${DEMO_PORT:-8000}/.well-known/jwks.json}"
+# JWKS view, one URL per client: ${KEYCLOAK_DEMO_JWKS_BASE}/<client id>.json in the realm file
+# (Keycloak fills it in on import), so no client accepts another client's key.
+export KEYCLOAK_DEMO_JWKS_BASE="${KEYCLOAK_DEMO_JWKS_BASE:-http://127.0.0.1:${DEMO_PORT:-8000}/.well-known/jwks}"
 PID_FILE="$RUN/keycloak.pid"
 LOG_FILE="$RUN/keycloak.log"
 REALM_DIR="$ROOT/keycloak"

@@ -200,6 +200,10 @@ FIRING: dict[str, Callable[[], dict[str, Any]]] = {
     "E020": lambda: client(FALLBACK_SECRETS="one-secret"),
     "E021": lambda: client(**key_settings(PRIVATE_KEY_FILE="/etc/hostname")),
     "E022": lambda: client(LOCK_TIMEOUT=10**400),  # math.isfinite raises OverflowError
+    # A named client inherits CLIENT_ID and KEY_ID: its other key shares the kid in one JWKS.
+    "E023": lambda: client(
+        **key_settings(KEY_ID="k1"), CLIENTS={"b": {"PRIVATE_KEY": pem("RS256", 1)}}
+    ),
     "W001": lambda: client(CLIENT_SECRET="short"),
     "W002": lambda: {"CACHES": {"default": {"BACKEND": f"{BACKENDS}.locmem.LocMemCache"}}},
     "W003": lambda: {"CACHES": {"default": {"BACKEND": f"{BACKENDS}.dummy.DummyCache"}}},
@@ -214,6 +218,7 @@ FIRING: dict[str, Callable[[], dict[str, Any]]] = {
     "W012": lambda: client(KEY_ID="forgotten"),
     "W101": lambda: client(SERVER_URL="http://keycloak.test"),
     "W102": lambda: client(VERIFY=False),
+    "W013": lambda: {"KEYCLOAK_JWT_AUTH_JWKS_ALL_CLIENTS": True},
     "W103": lambda: {"KEYCLOAK_JWT_AUTH_DEMO_ALLOW_ANONYMOUS": True},
 }
 BACKENDS = "django.core.cache.backends"

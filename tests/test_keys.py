@@ -108,7 +108,11 @@ def test_the_jwks_view_serves_every_key_client_and_nothing_private() -> None:
             "NEXT_PRIVATE_KEY": None,
         },
     }
-    with with_keys(**key_settings(NEXT_PRIVATE_KEY=pem("RS256", 1)), CLIENTS=clients):
+    # Every client's keys in one set: only with the explicit opt-in (issue 18; check W013).
+    with (
+        with_keys(**key_settings(NEXT_PRIVATE_KEY=pem("RS256", 1)), CLIENTS=clients),
+        override_settings(KEYCLOAK_JWT_AUTH_JWKS_ALL_CLIENTS=True),
+    ):
         response = Client().get("/.well-known/jwks.json")  # anonymous: public by design
         head = Client().head("/.well-known/jwks.json")
         post = Client().post("/.well-known/jwks.json")

@@ -3,6 +3,7 @@ from django.urls import include, path
 from keycloak_jwt_auth.views import jwks
 
 urlpatterns = [
-    path(".well-known/jwks.json", jwks, name="jwks"),
+    path(".well-known/jwks/<str:client>.json", jwks, name="client-jwks"),  # one client's keys
+    path(".well-known/jwks.json", jwks, name="jwks"),  # the default client's keys
     path("", include("keycloak_jwt_auth.urls")),
 ]

@@ -16,8 +16,9 @@ import jwt
 from django.utils.crypto import salted_hmac
 
 from keycloak_jwt_auth.client_auth.assertion import ClientAuthentication, Signer, assertion_claims
+from keycloak_jwt_auth.exceptions import ConfigurationError
 from keycloak_jwt_auth.keys import load_private_key, public_jwk
-from keycloak_jwt_auth.masked import Masked
+from keycloak_jwt_auth.masked import Masked, MaskedBytes
 from keycloak_jwt_auth.settings import KEY_METHOD, ClientConfig
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ class SecretSigner:
     """HS256/384/512 with one secret; ``position`` 0 is ``CLIENT_SECRET``, then the fallbacks."""
 
     def __init__(self, secret: str, algorithm: str, position: int, typ: str) -> None:
-        self._key = secret.encode()
+        self._key = MaskedBytes(secret.encode())  # PyJWT's frames hold it as it is given
         self.algorithm = algorithm
         self.position = position
         self.typ = typ
@@ -46,7 +47,17 @@ class SecretSigner:
         return "CLIENT_SECRET" if self.position == 0 else f"FALLBACK_SECRETS[{self.position - 1}]"
 
     def sign(self, claims: dict[str, Any]) -> str:
-        return jwt.encode(claims, self._key, algorithm=self.algorithm, headers={"typ": self.typ})
+        return signed(self.name, claims, self._key, self.algorithm, {"typ": self.typ})
+
+
+def signed(name: str, claims: dict[str, Any], key: Any, algorithm: str, headers: Any) -> str:
+    """``jwt.encode``; whatever it raises (a key-length warning made an error, say) becomes an
+    error naming the setting only: PyJWT's frames hold the key, so none of them is chained."""
+    try:
+        return jwt.encode(claims, key, algorithm=algorithm, headers=headers)
+    except Exception as exc:
+        kind, text = type(exc).__name__, str(exc)[:200]
+        raise ConfigurationError(f"Cannot sign the assertion with {name}: {kind}: {text}") from None
 
 
 class ClientSecretJwt:
@@ -105,7 +116,7 @@ class KeySigner:
         return f"KeySigner(algorithm={self.algorithm!r}, kid={self.jwk['kid']!r})"
 
     def sign(self, claims: dict[str, Any]) -> str:
-        return jwt.encode(claims, self._key, algorithm=self.algorithm, headers=self.headers)
+        return signed(self.name, claims, self._key, self.algorithm, self.headers)
 
 
 class PrivateKeyJwt:

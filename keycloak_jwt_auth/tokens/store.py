@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.cache import caches
-from django.core.exceptions import ImproperlyConfigured
 from django.core.cache.backends.locmem import LocMemCache
+from django.core.exceptions import ImproperlyConfigured
 
 from keycloak_jwt_auth.settings import ClientConfig
 from keycloak_jwt_auth.signals import send, token_cache_failed, token_cache_recovered

@@ -32,7 +32,7 @@ from support.shared_cache import SharedCache
 from tests.keyring import pem
 
 ROOT = Path(__file__).resolve().parents[2]
-JWKS_PATH = "/.well-known/jwks.json"
+JWKS_PATH = "/.well-known/jwks"  # + "/<client id>.json": one URL per Keycloak client
 KEYCLOAK_PORT = int(os.environ.get("KEYCLOAK_PORT", "8080"))
 KEYCLOAK_URL = f"http://127.0.0.1:{KEYCLOAK_PORT}"
 MANAGEMENT_PORT = int(os.environ.get("KEYCLOAK_MANAGEMENT_PORT", "9000"))
@@ -230,8 +230,8 @@ class JwksServer:
     """This test process's Django app (so ``settings`` changes apply at once), served where the
     demo realm's key clients read their JWKS; records when Keycloak reads it."""
 
-    url: str
-    fetches: list[float]  # time.time() of each GET of the JWKS
+    url: str  # the base: Keycloak client X reads f"{url}/X.json"
+    fetches: list[float]  # time.time() of each GET of a JWKS
 
 
 @pytest.fixture(scope="session")
@@ -241,7 +241,7 @@ def jwks_server() -> Iterator[JwksServer]:
     django_app = WSGIHandler()
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
-        if environ["PATH_INFO"] == JWKS_PATH:
+        if environ["PATH_INFO"].startswith(f"{JWKS_PATH}/"):
             fetches.append(time.time())
         return django_app(environ, start_response)
 

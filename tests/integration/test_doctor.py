@@ -127,7 +127,8 @@ def test_a_key_client_and_its_jwks_url(
     assert code == 0, err
     assert statuses(report)["token"] == statuses(report)["jwks"] == OK
     assert findings["client"]["message"] == "Signed JWT, signature algorithm EdDSA"
-    assert findings["jwks"]["message"].startswith(f"{jwks_server.url} serves the current key")
+    url = f"{jwks_server.url}/django-keys-eddsa.json"  # its own JWKS URL (issue 18)
+    assert findings["jwks"]["message"].startswith(f"{url} serves the current key")
 
 
 def test_a_wrong_path_prefix_blames_server_url_not_realm(real_keycloak: str, settings: Any) -> None:

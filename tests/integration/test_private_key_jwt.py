@@ -156,4 +156,6 @@ def private_parts(key_pem: str) -> list[bytes]:
 
 
 def jwks_server_answers(jwks_server: JwksServer) -> bytes:
-    return requests.get(jwks_server.url, timeout=10).content
+    client_ids = [*FAMILY_CLIENTS.values(), "django-keys-rotation"]
+    urls = [f"{jwks_server.url}/{client_id}.json" for client_id in client_ids]
+    return b"".join(requests.get(url, timeout=10).content for url in urls)
