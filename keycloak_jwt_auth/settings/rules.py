@@ -284,7 +284,10 @@ def bad_verify(raw: Mapping[str, Any]) -> Iterator[Problem]:
 
 
 def not_strings(raw: Mapping[str, Any]) -> Iterator[Problem]:
-    for key in STRING_KEYS + FILE_KEYS:
+    # The text keys, and any other key given text that UTF-8 cannot encode (a REALM with a
+    # lone surrogate from a bad environment would fail in every URL built from it).
+    others = [k for k in raw if k not in STRING_KEYS + FILE_KEYS and isinstance(raw[k], str)]
+    for key in [*STRING_KEYS, *FILE_KEYS, *others]:
         if not credentials.is_text(raw, key):
             kind = kind_of(raw[key])
             yield Problem(
