@@ -78,7 +78,7 @@ def _published_sets() -> dict[str, list[Jwk]]:
     """Every set a URL serves, by what names it in the messages."""
     if shape_problem() is not None:
         return {}  # E001 says so
-    ids = {_client_id(name) for name in client_names()} - {None}
+    ids = {id_ for name in client_names() if (id_ := _client_id(name)) is not None}
     sets = {f"the JWKS of client {id_!r}": key_set(id_) or [] for id_ in sorted(ids)}
     if all_clients_in_one_set():
         sets[f"the JWKS of every client ({ALL_CLIENTS_SETTING})"] = clients.published_keys()
@@ -104,12 +104,12 @@ def check_kids_are_unique(**kwargs: Any) -> list[CheckMessage]:
 def check_one_client_per_set(**kwargs: Any) -> list[CheckMessage]:
     if not all_clients_in_one_set():
         return []
-    return [
-        Warning(
-            f"{ALL_CLIENTS_SETTING} is True: the JWKS view's URL without a client serves every "
-            "client's keys, so one Keycloak client reading it accepts another client's key.",
-            hint="Point each Keycloak client at its own URL, .well-known/jwks/<client id>.json, "
-            f"and remove {ALL_CLIENTS_SETTING}.",
-            id=f"{TAG}.{JWKS_OF_ALL_CLIENTS.id}",
-        )
-    ]
+    text = (
+        f"{ALL_CLIENTS_SETTING} is True: the JWKS view's URL without a client serves every "
+        "client's keys, so one Keycloak client reading it accepts another client's key."
+    )
+    hint = (
+        "Point each Keycloak client at its own URL, .well-known/jwks/<client id>.json, and "
+        f"remove {ALL_CLIENTS_SETTING}."
+    )
+    return [Warning(text, hint=hint, id=f"{TAG}.{JWKS_OF_ALL_CLIENTS.id}")]

@@ -215,7 +215,7 @@ def test_7_verify_turned_on_reaches_the_pooled_async_client() -> None:
         return before, httpx_auth.async_client("default")  # the same event loop
 
     before, after = run(pooled())
-    contexts = [client._transport._pool._ssl_context for client in (before, after)]  # type: ignore[attr-defined]
+    contexts = [client._transport._pool._ssl_context for client in (before, after)]
     assert [c.verify_mode for c in contexts] == [ssl.CERT_NONE, ssl.CERT_REQUIRED]
 
 

@@ -245,10 +245,12 @@ API: dict[str, Callable[[Any], Any]] = {  # the auths call an API that answers 4
     "KeycloakAdmin": lambda client: KeycloakAdmin(client).users(),
     "AsyncKeycloakAdmin": lambda client: asyncio.run(AsyncKeycloakAdmin(client).users()),
     "ServiceAccountAuth": lambda client: requests.get(
-        settings.KEYCLOAK_JWT_AUTH["SERVER_URL"], auth=ServiceAccountAuth(client), timeout=5
+        str(settings.KEYCLOAK_JWT_AUTH["SERVER_URL"]), auth=ServiceAccountAuth(client), timeout=5
     ),
     "HttpxServiceAccountAuth": lambda client: httpx.get(
-        settings.KEYCLOAK_JWT_AUTH["SERVER_URL"], auth=HttpxServiceAccountAuth(client), timeout=5
+        str(settings.KEYCLOAK_JWT_AUTH["SERVER_URL"]),
+        auth=HttpxServiceAccountAuth(client),
+        timeout=5,
     ),
 }
 
@@ -303,7 +305,9 @@ def test_the_demo_views(app: Any, view: str, query: dict[str, str]) -> None:
 
     def render() -> None:
         response = getattr(views, view)(request)
-        responses.append(asyncio.run(response) if inspect.isawaitable(response) else response)
+        if inspect.iscoroutine(response):
+            response = asyncio.run(response)
+        responses.append(response)
 
     exc_info = sweep(render)
     if exc_info is None:

@@ -4,13 +4,13 @@ clients (``clients.py``) send these; neither holds a description of its own."""
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast, get_origin, is_typeddict
 from urllib.parse import quote, unquote, urlsplit
 
+from keycloak_jwt_auth.admin.credentials import CREDENTIAL_SECRETS, masked_credential_members
 from keycloak_jwt_auth.admin.representations import (
     ClientRepresentation,
     GroupRepresentation,
@@ -19,7 +19,7 @@ from keycloak_jwt_auth.admin.representations import (
 )
 from keycloak_jwt_auth.exceptions import AdminAPIError, AdminUnavailableError
 from keycloak_jwt_auth.http.transport import ADMIN_BODY_LIMIT
-from keycloak_jwt_auth.masked import Hidden, Masked, kind_of, mask
+from keycloak_jwt_auth.masked import Masked, kind_of
 from keycloak_jwt_auth.settings import ClientConfig
 
 J = TypeVar("J")
@@ -308,59 +308,6 @@ def masked_password(password: str) -> Masked:
     return Masked(password)
 
 
-# --- credentials are masked before anything else looks at a call's arguments ----------------
-
-# The members of a CredentialRepresentation that hold the secret itself.
-CREDENTIAL_SECRETS = ("value", "secretData")
-
-
-def secret_positions(build: Callable[..., Any]) -> tuple[int | None, str | None]:
-    """Where ``build`` takes a password: its position and its keyword (or None, None)."""
-    names = list(inspect.signature(build).parameters)
-    return (names.index("password"), "password") if "password" in names else (None, None)
-
-
-def masked_arguments(
-    args: tuple[Any, ...], kwargs: dict[str, Any], password_at: tuple[int | None, str | None]
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """A call's arguments with every credential masked (``masked.mask``): the ``password``
-    argument, and each secret member of a representation's ``credentials``. It runs before any
-    check, so no frame of a refused call holds a plain password; it never raises."""
-    position, keyword = password_at
-    masked_args = tuple(
-        mask(arg) if index == position else _masked_representation(arg)
-        for index, arg in enumerate(args)
-    )
-    masked_kwargs = {
-        key: mask(value) if key == keyword else _masked_representation(value)
-        for key, value in kwargs.items()
-    }
-    return masked_args, masked_kwargs
-
-
-def _masked_representation(value: Any) -> Any:
-    if not isinstance(value, Mapping):
-        return value
-    try:
-        masked = dict(value)
-        if "credentials" in masked:
-            credentials = masked["credentials"]
-            masked["credentials"] = (
-                [_masked_credential_members(c) for c in credentials]
-                if isinstance(credentials, (list, tuple))
-                else mask(credentials)
-            )
-        return masked
-    except Exception:  # a Mapping that cannot be copied: refused as a representation later
-        return Hidden(value)
-
-
-def _masked_credential_members(credential: Any) -> Any:
-    if not isinstance(credential, Mapping):
-        return mask(credential)
-    return {k: mask(v) if k in CREDENTIAL_SECRETS else v for k, v in credential.items()}
-
-
 def refuse_non_json(body: Any) -> None:
     """A body JSON cannot encode is refused here, not deep in the HTTP library with the
     encoded body in its frames."""
@@ -398,7 +345,7 @@ def _user_body(representation: Any, *, creating: bool) -> dict[str, Any]:
 def _masked_credential(credential: Any) -> dict[str, Any]:
     if not isinstance(credential, Mapping):
         raise TypeError(f"a credential is a dict, not {kind_of(credential)}")
-    masked = _masked_credential_members(credential)
+    masked = masked_credential_members(credential)
     for key in CREDENTIAL_SECRETS:
         if key in masked and not isinstance(masked[key], str):
             raise TypeError(f"a credential's {key} is a str, not {kind_of(masked[key])}")

@@ -20,13 +20,12 @@ from keycloak_jwt_auth.admin.calls import (
     Call,
     checked_page_size,
     exact_match,
-    masked_arguments,
     realm_role_mapping,
     request_options,
     result,
-    secret_positions,
     user_query,
 )
+from keycloak_jwt_auth.admin.credentials import masked_arguments, secret_positions
 from keycloak_jwt_auth.admin.representations import UserRepresentation
 from keycloak_jwt_auth.admin.support_calls import Steps
 from keycloak_jwt_auth.auths.requests_auth import ServiceAccountAuth
