@@ -4,13 +4,16 @@ clients (``clients.py``) send these; neither holds a description of its own."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast, get_origin, is_typeddict
 from urllib.parse import quote, unquote, urlsplit
 
-from keycloak_jwt_auth.admin.credentials import CREDENTIAL_SECRETS, masked_credential_members
+from keycloak_jwt_auth.admin.credentials import (
+    CREDENTIAL_SECRETS,
+    masked_credential_members,
+    refuse_non_json,
+)
 from keycloak_jwt_auth.admin.representations import (
     ClientRepresentation,
     GroupRepresentation,
@@ -306,16 +309,6 @@ def masked_password(password: str) -> Masked:
     if not password:
         raise ValueError("the password is empty")
     return Masked(password)
-
-
-def refuse_non_json(body: Any) -> None:
-    """A body JSON cannot encode is refused here, not deep in the HTTP library with the
-    encoded body in its frames."""
-    try:
-        json.dumps(body, allow_nan=False)
-    except (TypeError, ValueError, RecursionError) as exc:
-        kind = type(exc).__name__
-        raise TypeError(f"the request body is not JSON (a value JSON refuses: {kind})") from None
 
 
 def required_text(value: Any, what: str) -> str:

@@ -3,12 +3,14 @@
 A refused call (an empty id, a blank username...) raises while its arguments are still in the
 frames of the method that was called: a plain password there would be on Django's error page
 and in every error report. So each client method masks them first (``masked.mask``), and the
-``Call`` builders see masked values only; the HTTP body is the one place the text is used.
+``Call`` builders see masked values only; the HTTP body is the one place the text is used,
+and a body JSON cannot encode is refused before the HTTP library holds it.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -63,3 +65,13 @@ def masked_credential_members(credential: Any) -> Any:
     if not isinstance(credential, Mapping):
         return mask(credential)
     return {k: mask(v) if k in CREDENTIAL_SECRETS else v for k, v in credential.items()}
+
+
+def refuse_non_json(body: Any) -> None:
+    """A body JSON cannot encode is refused here, not deep in the HTTP library with the
+    encoded body in its frames."""
+    try:
+        json.dumps(body, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        kind = type(exc).__name__
+        raise TypeError(f"the request body is not JSON (a value JSON refuses: {kind})") from None
