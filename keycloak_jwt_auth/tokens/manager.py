@@ -39,18 +39,13 @@ from keycloak_jwt_auth.signals import send, token_fetch_failed, token_fetched
 
 from .flow import Fetched, TokenFlow, longest_fetch, token_flow
 from .offload import LoopShared
+from .refusals import Refusals
 from .store import TokenStore
 from .token import AccessToken
 
 logger = logging.getLogger(__name__)
 
 RECHECK_INTERVAL = 0.25  # seconds between shared-cache looks while another worker renews
-# After a 401 made this process drop a token, the next one is not dropped for a while, however
-# often it is refused: an API that always answers 401 must not cost a token request per call.
-# The while doubles with each such drop in a row (1 s, 2 s, 4 s... up to 30 s): a genuine second
-# revocation costs seconds, an API that always refuses a few token requests.
-REFUSED_AGAIN_FIRST = 1.0
-REFUSED_AGAIN_GRACE = 30.0
 
 
 class Flight:
@@ -92,8 +87,7 @@ class TokenManager:
         self._lock = threading.Lock()  # guards _flight
         self._flight: Flight | None = None
         self._backoff_lock_owner: str | None = None  # shared lock kept after a failed renewal
-        self._dropped_for_refusal_at = -REFUSED_AGAIN_GRACE  # time.time() of the last such drop
-        self._refusal_grace = REFUSED_AGAIN_FIRST  # how long the token fetched after it is kept
+        self._refusals = Refusals()
         self._inherited_lock_owner: str | None = None  # a forked child's copy of our lock
         # What async callers await without a token: a look in the store, or a fetch.
         self._in_thread = LoopShared(lambda: self._obtain(force_refresh=False))
@@ -153,35 +147,22 @@ class TokenManager:
         Returns True when the next ``get_token()`` may bring another token."""
         now = time.time()
         if rejected is not None:
-            again = self._fetched_since_last_refusal(rejected, now)
-            if again and now - self._dropped_for_refusal_at < self._refusal_grace:
+            again = self._refusals.in_a_row(self.peek(), rejected, now)
+            if again and self._refusals.keeps(now):
                 logger.warning(
                     "The token of client %s was refused again; it was fetched after the last "
                     "refusal, so it is kept (for up to %.0fs)",
                     self.config.client_id,
-                    self._refusal_grace,
+                    self._refusals.grace,
                 )
                 return False
-            grace = min(REFUSED_AGAIN_GRACE, 2 * self._refusal_grace)
-            self._refusal_grace = grace if again else REFUSED_AGAIN_FIRST
-            self._dropped_for_refusal_at = now
+            self._refusals.dropped(again, now)
         serving = self._serving
         if serving is not None and rejected in (None, serving[0].value):
             self._serving = None
         self.store.discard(rejected)
         logger.info("Dropped the cached token of client %s", self.config.client_id)
         return True
-
-    @sensitive_variables("rejected", "held")
-    def _fetched_since_last_refusal(self, rejected: str, now: float) -> bool:
-        """``rejected`` is the token fetched after the last drop for a refusal, and that drop
-        is recent (within the longest grace): the refusals come in a row."""
-        held = self.peek()
-        return (
-            held is not None
-            and held.value == rejected
-            and held.issued_at >= self._dropped_for_refusal_at > now - 2 * REFUSED_AGAIN_GRACE
-        )
 
     # --- past the warm path --------------------------------------------------------------
 
