@@ -20,11 +20,19 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "artifacts" / "browser"
 
 
+STAFF_USER, STAFF_PASSWORD = "browser-staff", "a-test-only-password-8c1f"
+
+
 @pytest.fixture(scope="module")
 def demo_server(keycloak_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     env = demo_environment(keycloak_server, tmp_path_factory.mktemp("demo"))
     manage = [sys.executable, "manage.py"]
+    staff = (
+        "from django.contrib.auth.models import User; "
+        f"User.objects.create_user({STAFF_USER!r}, password={STAFF_PASSWORD!r}, is_staff=True)"
+    )
+    subprocess.run([*manage, "shell", "-c", staff], cwd=ROOT, env=env, check=True, timeout=120)
     server = subprocess.Popen(
         [*manage, "runserver", "--noreload", f"127.0.0.1:{port}"],
         cwd=ROOT,
@@ -111,7 +119,12 @@ def test_create_user_form_in_chromium(demo_server: str, new_username: str) -> No
         )
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 900})
-            page.goto(demo_server)
+            # Writes need a staff user, whatever the anonymous switch says: sign in first.
+            page.goto(f"{demo_server}admin/login/?next=/")
+            page.fill("input[name=username]", STAFF_USER)
+            page.fill("input[name=password]", STAFF_PASSWORD)
+            page.click("input[type=submit]")
+            page.wait_for_url(demo_server)
             form = page.locator("#create-user")
             form.locator("input[name=username]").fill(new_username)
             form.locator("input[name=email]").fill(f"{new_username}@example.com")

@@ -165,7 +165,9 @@ def test_fake_and_real_keycloak_agree_on_key_clients(
 ) -> None:
     # Every key the tests use is published (see with_key_clients), pem("RS256") first.
     settings.KEYCLOAK_JWT_AUTH = with_key_clients(keycloak_server)
-    key_client = FakeClient(KEY_CLIENT, algorithm=None, jwks_url=jwks_server.url)
+    key_client = FakeClient(
+        KEY_CLIENT, algorithm=None, jwks_url=f"{jwks_server.url}/{KEY_CLIENT}.json"
+    )
     with FakeKeycloak(clients=[key_client]) as fake:
         real, faked = Target(f"{keycloak_server}/realms/demo", ""), Target(fake.issuer, "")
         rows = [
