@@ -40,7 +40,8 @@ class HttpxServiceAccountAuth(httpx.Auth):
         request.headers.update(headers)
         response = yield request
         sent_to, status = str(request.url), response.status_code
-        if self._authorizer.retry_after(token, sent_to, str(response.request.url), status):
+        answered_by = str(response.request.url)
+        if self._authorizer.retry_after(token, sent_to, answered_by, status, response.headers):
             async_transport.read_refused(response)  # capped: httpx would read it all, inflated
             request.headers.update(self._authorizer.authorize(request.method, sent_to)[1])
             yield request
@@ -52,7 +53,8 @@ class HttpxServiceAccountAuth(httpx.Auth):
         request.headers.update(headers)
         response = yield request
         sent_to, status = str(request.url), response.status_code
-        if await self._authorizer.aretry_after(token, sent_to, str(response.request.url), status):
+        answered_by, got = str(response.request.url), response.headers
+        if await self._authorizer.aretry_after(token, sent_to, answered_by, status, got):
             await async_transport.aread_refused(response)
             request.headers.update((await self._authorizer.aauthorize(request.method, sent_to))[1])
             yield request

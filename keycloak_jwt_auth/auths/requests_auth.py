@@ -17,8 +17,9 @@ from .authorize import Authorizer
 
 
 class ServiceAccountAuth(AuthBase):
-    """Adds ``Authorization: Bearer <token>``. After a 401 from where the token was sent (same
-    scheme, host and port), it drops that token and retries the request once with a fresh one.
+    """Adds ``Authorization: Bearer <token>`` (or ``DPoP <token>`` and a proof). After a 401
+    from where the token was sent (same scheme, host and port), it drops that token and retries
+    the request once with a fresh one (a DPoP server's nonce request: with the same token).
     A 401 from anywhere else (after a redirect, say) is returned as it is and drops nothing,
     and so is a second 401."""
 
@@ -44,7 +45,8 @@ class ServiceAccountAuth(AuthBase):
         self, token: AccessToken, sent_to: str, response: requests.Response, **kwargs: Any
     ) -> requests.Response:
         sent = response.request
-        if not self._authorizer.retry_after(token, sent_to, str(sent.url), response.status_code):
+        status, headers = response.status_code, response.headers
+        if not self._authorizer.retry_after(token, sent_to, str(sent.url), status, headers):
             return response
         retry = sent.copy()
         # The copy carries this hook too: clear it, so the retry happens once, not forever.
