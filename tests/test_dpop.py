@@ -30,6 +30,7 @@ from keycloak_jwt_auth import (
 from keycloak_jwt_auth.client_auth import client_authentication
 from keycloak_jwt_auth.client_auth.dpop import DPoPSigner
 from keycloak_jwt_auth.clients import clients, get_client_config
+from keycloak_jwt_auth.doctor.diagnose import diagnose
 from keycloak_jwt_auth.exceptions import (
     ConfigurationError,
     InvalidRequestError,
@@ -316,3 +317,36 @@ def test_nonce_mode_retries_once_per_request(dpop_keycloak: FakeKeycloak) -> Non
     with httpx.Client(auth=HttpxServiceAccountAuth()) as client:
         assert client.get(url).status_code == 200
     assert dpop_keycloak.dpop.nonce_challenges == 4
+
+
+# --- the doctor ---------------------------------------------------------------------------------
+
+
+def doctor(client: str = "default") -> dict[str, tuple[str, str, str]]:
+    return {f.check: (f.status, f.message, f.hint) for f in diagnose(client)}
+
+
+def test_the_doctor_reports_the_binding_and_the_clients_requirement(
+    dpop_keycloak: FakeKeycloak, settings: Any
+) -> None:
+    findings = doctor()
+    assert findings["client"][0] == "OK"  # read with a DPoP token and a proof
+    status, message, _ = findings["dpop"]
+    assert status == "OK" and jkt_of(pem("ES256")) in message and "requires DPoP" in message
+    dpop_keycloak.client("django-dpop").dpop_bound = False
+    status, message, hint = doctor()["dpop"]
+    assert status == "WARN" and "Require DPoP bound tokens" in hint
+    dpop_keycloak.client("django-dpop").dpop_bound = True
+    dpop_keycloak.clock = lambda: time.time() + 20  # this host 20 s behind: fine for the
+    findings = doctor()  # assertions (60 s), at the edge for the proofs (25 s)
+    assert findings["clock"][0] == "WARN" and findings["dpop"][0] == "FAIL"
+
+
+def test_the_doctor_names_the_missing_key(fake_keycloak: FakeKeycloak, settings: Any) -> None:
+    fake_keycloak.add_client(FakeClient("django-dpop", secret="d" * 40, dpop_bound=True))
+    settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings("django-dpop")
+    findings = doctor()
+    assert findings["token"][0] == "FAIL" and "DPOP_KEY_FILE" in findings["token"][2]
+    assert "dpop" not in findings
+    settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings()
+    assert "dpop" not in doctor()  # a Bearer client: nothing to say
