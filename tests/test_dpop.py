@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import io
 import json
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import jwt
 import pytest
 import requests
 from django.conf import settings
+from django.core.management import call_command
 from django.test import override_settings
 
 from keycloak_jwt_auth import (
@@ -350,3 +352,22 @@ def test_the_doctor_names_the_missing_key(fake_keycloak: FakeKeycloak, settings:
     assert "dpop" not in findings
     settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings()
     assert "dpop" not in doctor()  # a Bearer client: nothing to say
+
+
+def test_keycloak_keys_generates_a_dpop_key() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("keycloak_keys", "generate", "--dpop", stdout=out, stderr=err)
+    assert dpop_config(DPOP_KEY=out.getvalue()).dpop_algorithm == "ES256"
+    assert "DPOP_KEY_FILE" in err.getvalue() and "PRIVATE KEY" not in err.getvalue()
+    eddsa = io.StringIO()
+    call_command("keycloak_keys", "generate", "--dpop", "--algorithm", "EdDSA", stdout=eddsa)
+    assert dpop_config(DPOP_KEY=eddsa.getvalue()).dpop_algorithm == "EdDSA"
+
+
+def test_the_demo_page_shows_the_token_type_and_binding(
+    dpop_keycloak: FakeKeycloak, admin_client: Any
+) -> None:
+    status = admin_client.get("/api/token/").json()
+    assert (status["token_type"], status["bound_to"]) == ("DPoP", jkt_of(pem("ES256")))
+    page = admin_client.get("/").content.decode()
+    assert f"DPoP (bound to the DPoP key {jkt_of(pem('ES256'))})" in page

@@ -232,7 +232,7 @@ TOKEN_HINTS = [  # (words in Keycloak's error_description, the AUTH_METHOD or No
         "DPoP proof is missing",
         None,
         "The client requires DPoP bound tokens: set DPOP_KEY_FILE to a key of its own "
-        "('manage.py keycloak_keys generate --algorithm ES256 > dpop.pem').",
+        "('manage.py keycloak_keys generate --dpop > dpop.pem').",
     ),
     ("issued", None, CLOCK_FIX),
     ("not active", None, CLOCK_FIX),

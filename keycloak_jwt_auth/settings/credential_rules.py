@@ -63,7 +63,7 @@ KEY_HINT = (
     "EdDSA: Ed25519)."
 )
 DPOP_KEY_HINT = (
-    "Create a key with 'manage.py keycloak_keys generate --algorithm ES256 > dpop.pem' "
+    "Create a key with 'manage.py keycloak_keys generate --dpop > dpop.pem' "
     "(readable by the app's user only; a key of its own, not the client-authentication key) "
     "and set DPOP_KEY_FILE to its path, or DPOP_KEY to the PEM text."
 )
