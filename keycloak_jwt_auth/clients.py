@@ -20,7 +20,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from keycloak_jwt_auth.client_auth import ClientAuthentication, PrivateKeyJwt, client_authentication
-from keycloak_jwt_auth.client_auth.dpop import DPoPSigner, dpop_signer
+from keycloak_jwt_auth.client_auth.dpop import DPoPSigner
 from keycloak_jwt_auth.exceptions import ConfigurationError
 from keycloak_jwt_auth.metrics import TokenStats, count_served_from
 from keycloak_jwt_auth.settings import (
@@ -88,13 +88,14 @@ class Client:
         return client_authentication(self.config)
 
     @built_once
-    def dpop(self) -> DPoPSigner | None:
-        """The DPoP key's signer (and the nonces servers asked for), or None: Bearer tokens."""
-        return dpop_signer(self.config.dpop_key, self.config.dpop_algorithm)
+    def manager(self) -> TokenManager:
+        return TokenManager(self.config, self.authentication)
 
     @built_once
-    def manager(self) -> TokenManager:
-        return TokenManager(self.config, self.authentication, self.dpop)
+    def dpop(self) -> DPoPSigner | None:
+        """The DPoP key's signer (and the nonces servers asked for), or None: Bearer tokens.
+        The manager's own: token requests and calls share one key and one nonce book."""
+        return self.manager.dpop
 
     def built_manager(self) -> TokenManager | None:
         """The manager if it was built (building nothing)."""

@@ -9,6 +9,7 @@ token ``Authorization: DPoP`` and a new proof for the exact method and URL.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping
 
 from keycloak_jwt_auth.client_auth.dpop import DPoPSigner
@@ -47,6 +48,21 @@ def refused_where_sent(sent_to: str, answered_by: str, status: int) -> bool:
     return status == 401 and url_origin(answered_by) == url_origin(sent_to)
 
 
+@dataclasses.dataclass(frozen=True)
+class CallAnswer:
+    """What a call's answer says about its token: where the call was sent, who answered
+    (after redirects), the status and the headers."""
+
+    sent_to: str
+    answered_by: str
+    status: int
+    headers: Mapping[str, str]
+
+    @property
+    def refused_our_token(self) -> bool:
+        return refused_where_sent(self.sent_to, self.answered_by, self.status)
+
+
 class Authorizer:
     """One client's calls: the headers each needs, and whether a refused call is retried."""
 
@@ -67,39 +83,25 @@ class Authorizer:
         token = await owner.manager.aget_token()
         return token, headers_for(token, method, url, owner.dpop)
 
-    def retry_after(
-        self,
-        token: AccessToken,
-        sent_to: str,
-        answered_by: str,
-        status: int,
-        headers: Mapping[str, str] | None = None,
-    ) -> bool:
+    def retry_after(self, token: AccessToken, answer: CallAnswer) -> bool:
         """After a 401 from where ``token`` was sent: drop it and retry once with a fresh one —
         unless the token was fetched after such a drop moments ago (then a retry would change
         nothing, and an API that always answers 401 must not cost a token request per call).
-        A DPoP server's ``use_dpop_nonce`` (in ``headers``) is retried with the same token and
-        a proof carrying its new nonce."""
-        if not refused_where_sent(sent_to, answered_by, status):
+        A DPoP server's ``use_dpop_nonce`` is retried with the same token and a proof carrying
+        its new nonce."""
+        if not answer.refused_our_token:
             return False
-        return self._wants_nonce(sent_to, status, headers) or self.manager.invalidate(token.value)
+        return self._wants_nonce(answer) or self.manager.invalidate(token.value)
 
-    async def aretry_after(
-        self,
-        token: AccessToken,
-        sent_to: str,
-        answered_by: str,
-        status: int,
-        headers: Mapping[str, str] | None = None,
-    ) -> bool:
-        if not refused_where_sent(sent_to, answered_by, status):
+    async def aretry_after(self, token: AccessToken, answer: CallAnswer) -> bool:
+        if not answer.refused_our_token:
             return False
-        if self._wants_nonce(sent_to, status, headers):
+        if self._wants_nonce(answer):
             return True
         return await asyncio.to_thread(self.manager.invalidate, token.value)  # the shared cache
 
-    def _wants_nonce(self, url: str, status: int, headers: Mapping[str, str] | None) -> bool:
+    def _wants_nonce(self, answer: CallAnswer) -> bool:
         dpop = clients[self.client].dpop
-        return (
-            dpop is not None and headers is not None and dpop.asks_for_nonce(url, status, headers)
+        return dpop is not None and dpop.asks_for_nonce(
+            answer.sent_to, answer.status, answer.headers
         )

@@ -13,7 +13,7 @@ from keycloak_jwt_auth.settings import DEFAULT_CLIENT
 from keycloak_jwt_auth.tokens.manager import TokenManager
 from keycloak_jwt_auth.tokens.token import AccessToken
 
-from .authorize import Authorizer
+from .authorize import Authorizer, CallAnswer
 
 
 class ServiceAccountAuth(AuthBase):
@@ -45,8 +45,8 @@ class ServiceAccountAuth(AuthBase):
         self, token: AccessToken, sent_to: str, response: requests.Response, **kwargs: Any
     ) -> requests.Response:
         sent = response.request
-        status, headers = response.status_code, response.headers
-        if not self._authorizer.retry_after(token, sent_to, str(sent.url), status, headers):
+        answer = CallAnswer(sent_to, str(sent.url), response.status_code, response.headers)
+        if not self._authorizer.retry_after(token, answer):
             return response
         retry = sent.copy()
         # The copy carries this hook too: clear it, so the retry happens once, not forever.

@@ -77,15 +77,11 @@ class Fetch:
 class TokenManager:
     """Hands out one client's access token, renewing it before it expires."""
 
-    def __init__(
-        self,
-        config: ClientConfig,
-        method: ClientAuthentication | None = None,
-        dpop: DPoPSigner | None = None,
-    ) -> None:
+    def __init__(self, config: ClientConfig, method: ClientAuthentication | None = None) -> None:
         self.config = config
         self.authentication = method or client_authentication(config)
-        self.dpop = dpop or dpop_signer(config.dpop_key, config.dpop_algorithm)
+        # The DPoP key's signer (None: Bearer tokens), with the nonces servers asked for.
+        self.dpop: DPoPSigner | None = dpop_signer(config.dpop_key, config.dpop_algorithm)
         self.session = requests.Session()  # pooled: the token endpoint's connection is kept
         self.store = TokenStore(config, bound_to=self.dpop.jkt if self.dpop else None)
         self.fetch_count = 0  # token requests this manager made (for logs, tests, benchmarks)
