@@ -53,6 +53,8 @@ class Sizes:
     write_tasks: int = 20  # concurrent tasks of the async contenders
     write_proxied_users: int = 40  # the round that counts TCP connections
     request_calls: int = 800  # per contender and endpoint (benchmarks/admin_request.py)
+    dpop_header_calls: int = 5_000  # per row and mode (benchmarks/dpop.py)
+    dpop_admin_calls: int = 600  # per contender
 
 
 SMOKE = Sizes(
@@ -70,6 +72,8 @@ SMOKE = Sizes(
     write_tasks=5,
     request_calls=8,
     write_proxied_users=5,
+    dpop_header_calls=20,
+    dpop_admin_calls=9,
 )
 
 

@@ -1,7 +1,8 @@
 """Side-by-side benchmarks against the real Keycloak (and Redis): stampede, hot path, expiry
 boundary, Admin API throughput, the async step (benchmarks/async_steps.py), the Admin API writes
 (benchmarks/admin_writes.py), request() against the typed calls (benchmarks/admin_request.py),
-and the cost of signing an assertion per algorithm (benchmarks/signing.py). Run with
+the cost of signing an assertion per algorithm (benchmarks/signing.py), and what DPoP costs
+(benchmarks/dpop.py). Run with
 ``scripts/bench.sh`` (it starts the servers).
 
     python -m benchmarks.run [--smoke] [--only async ...] [--out artifacts/benchmarks/results.json]
@@ -40,6 +41,7 @@ from benchmarks.common import (
     table,
     token_requests,
 )
+from benchmarks.dpop import dpop_clients, dpop_tables, run_dpop
 from benchmarks.signing import signing_costs, signing_table
 from support.peers import SERVER_URL, configure_django
 from support.proxy import RecordingProxy
@@ -255,6 +257,9 @@ def run_all(
     if "signing" in only:
         print("signing", file=sys.stderr, flush=True)
         results["signing"] = signing_costs(sizes.signing_calls)
+    if "dpop" in only:
+        print("dpop: proofs and the Admin API", file=sys.stderr, flush=True)
+        results["dpop"] = run_dpop(sizes.dpop_header_calls, sizes.dpop_admin_calls)
     return results
 
 
@@ -264,7 +269,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--out", type=Path, default=ROOT / "artifacts" / "benchmarks" / "results.json"
     )
-    everything = ["stampede", "hot", "boundary", "admin", "async", "writes", "request", "signing"]
+    everything = [
+        *("stampede", "hot", "boundary", "admin", "async"),
+        *("writes", "request", "signing", "dpop"),
+    ]
     parser.add_argument("--only", nargs="*", choices=everything)
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else Sizes()
@@ -284,6 +292,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "via-proxy": {"SERVER_URL": ours.url},
                     **writer_clients(ours),
                     **support_clients(),
+                    **dpop_clients(),
                 }
             },
         )
@@ -300,6 +309,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(request_table(results))
     if "signing" in only:
         print(signing_table(results["signing"]))
+    if "dpop" in only:
+        print(dpop_tables(results["dpop"]))
     print(f"results: {args.out}", file=sys.stderr)
     return results
 

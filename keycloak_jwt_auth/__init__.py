@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .admin import AsyncKeycloakAdmin, KeycloakAdmin
+from .auths.authorize import aauth_headers, auth_headers
 from .auths.requests_auth import ServiceAccountAuth
 from .clients import aget_access_token, get_access_token, get_token_manager
 from .exceptions import (
@@ -65,7 +66,9 @@ __all__ = [
     "TokenEndpointUnavailableError",
     "TokenManager",
     "UnauthorizedClientError",
+    "aauth_headers",
     "aget_access_token",
+    "auth_headers",
     "get_access_token",
     "get_token_manager",
 ]

@@ -1,10 +1,10 @@
 """``clients[name]``: everything one client name owns, built lazily from settings, in one place.
 
 Like Django's ``caches`` and ``connections`` handlers: the first use of a name builds its
-``Client`` (config, client authentication, token manager, HTTP session, per-event-loop async
-clients); a change of the ``KEYCLOAK_JWT_AUTH`` or ``CACHES`` setting drops them all (one
-receiver), and a forked child forgets what belongs to its parent (one hook). Nothing else in
-the package keeps per-client state at module level.
+``Client`` (config, client authentication, DPoP signer, token manager, HTTP session,
+per-event-loop async clients); a change of the ``KEYCLOAK_JWT_AUTH`` or ``CACHES`` setting
+drops them all (one receiver), and a forked child forgets what belongs to its parent (one
+hook). Nothing else in the package keeps per-client state at module level.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from keycloak_jwt_auth.client_auth import ClientAuthentication, PrivateKeyJwt, client_authentication
+from keycloak_jwt_auth.client_auth.dpop import DPoPSigner
 from keycloak_jwt_auth.exceptions import ConfigurationError
 from keycloak_jwt_auth.metrics import TokenStats, count_served_from
 from keycloak_jwt_auth.settings import (
@@ -89,6 +90,12 @@ class Client:
     @built_once
     def manager(self) -> TokenManager:
         return TokenManager(self.config, self.authentication)
+
+    @built_once
+    def dpop(self) -> DPoPSigner | None:
+        """The DPoP key's signer (and the nonces servers asked for), or None: Bearer tokens.
+        The manager's own: token requests and calls share one key and one nonce book."""
+        return self.manager.dpop
 
     def built_manager(self) -> TokenManager | None:
         """The manager if it was built (building nothing)."""

@@ -112,9 +112,18 @@ def _status(client: str, token: AccessToken, from_cache: bool) -> dict[str, Any]
         "client_id": manager.config.client_id,
         "realm": manager.config.realm,
         **token.status(from_cache=from_cache),
+        "token_type": token.token_type,
+        "bound_to": _bound_to(claims),
         "claims": {name: claims[name] for name in SHOWN_CLAIMS if name in claims},
         "activity": activity(manager, token),
     }
+
+
+def _bound_to(claims: dict[str, Any]) -> str | None:
+    """The thumbprint of the key a DPoP-bound token is bound to (``cnf.jkt``), or None."""
+    cnf = claims.get("cnf")
+    jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+    return jkt if isinstance(jkt, str) else None
 
 
 def activity(manager: TokenManager, token: AccessToken) -> dict[str, Any]:

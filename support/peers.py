@@ -208,8 +208,27 @@ def naive(cache_url: str, client_id: str, secret: str, **options: Any) -> Peer:
     return Peer("naive (token per call)", header)
 
 
+def this_app_dpop(cache_url: str, client_id: str, secret: str, **options: Any) -> Peer:
+    """This app with a DPoP-bound token (``DPOP_KEY`` in the overrides): each call lists one
+    user through the real Admin API with a fresh proof, so every header it reports is one that
+    Keycloak accepted."""
+    app = this_app(cache_url, client_id, secret, **options)
+    from keycloak_jwt_auth import auth_headers
+
+    session = requests.Session()
+    url = f"{SERVER_URL}/admin/realms/{REALM}/users?max=1"
+
+    def header() -> str:
+        headers = auth_headers("GET", url)
+        session.get(url, headers=headers, timeout=10).raise_for_status()
+        return headers["Authorization"]
+
+    return Peer(f"{app.name} with DPoP, Admin API calls", header, fetches=app.fetches)
+
+
 PEERS: dict[str, Callable[..., Peer]] = {
     "app": this_app,
+    "app-dpop": this_app_dpop,
     "requests-oauth2client": requests_oauth2client,
     "requests-oauth2client-leeway3": functools.partial(requests_oauth2client, leeway=3),
     "authlib": authlib,

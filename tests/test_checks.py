@@ -204,6 +204,9 @@ FIRING: dict[str, Callable[[], dict[str, Any]]] = {
     "E023": lambda: client(
         **key_settings(KEY_ID="k1"), CLIENTS={"b": {"PRIVATE_KEY": pem("RS256", 1)}}
     ),
+    "E030": lambda: client(DPOP_KEY="a shared secret, not a key"),
+    "E031": lambda: client(DPOP_KEY=pem("ES256"), DPOP_ALGORITHM="RS256"),
+    "E032": lambda: client(DPOP_KEY=pem("ES256")),  # with cryptography "missing", below
     "W001": lambda: client(CLIENT_SECRET="short"),
     "W002": lambda: {"CACHES": {"default": {"BACKEND": f"{BACKENDS}.locmem.LocMemCache"}}},
     "W003": lambda: {"CACHES": {"default": {"BACKEND": f"{BACKENDS}.dummy.DummyCache"}}},
@@ -216,6 +219,8 @@ FIRING: dict[str, Callable[[], dict[str, Any]]] = {
     "W010": lambda: client(**key_settings(NEXT_PRIVATE_KEY=pem("RS256"))),
     "W011": lambda: client(**key_settings(CLIENT_SECRET=settings.TEST_SECRET)),
     "W012": lambda: client(KEY_ID="forgotten"),
+    "W030": lambda: client(**key_settings("ES256"), DPOP_KEY=pem("ES256")),
+    "W031": lambda: client(DPOP_ALGORITHM="ES256"),
     "W101": lambda: client(SERVER_URL="http://keycloak.test"),
     "W102": lambda: client(VERIFY=False),
     "W013": lambda: {"KEYCLOAK_JWT_AUTH_JWKS_ALL_CLIENTS": True},
@@ -237,7 +242,7 @@ def test_every_check_in_the_table_has_a_firing_example_and_its_level() -> None:
 def test_each_check_fires_and_nothing_outside_the_table_does(
     check_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if check_id == "E019":
+    if check_id in ("E019", "E032"):
         monkeypatch.setattr(credential_rules, "cryptography_installed", lambda: False)
     found = ids(deploy=True, **FIRING[check_id]())
     assert f"keycloak_jwt_auth.{check_id}" in found

@@ -16,7 +16,7 @@ from keycloak_jwt_auth.clients import clients
 from keycloak_jwt_auth.settings import DEFAULT_CLIENT
 from keycloak_jwt_auth.tokens.manager import TokenManager
 
-from .authorize import Authorizer
+from .authorize import Authorizer, CallAnswer
 
 
 class HttpxServiceAccountAuth(httpx.Auth):
@@ -39,8 +39,8 @@ class HttpxServiceAccountAuth(httpx.Auth):
         token, headers = self._authorizer.authorize(request.method, str(request.url))
         request.headers.update(headers)
         response = yield request
-        sent_to, status = str(request.url), response.status_code
-        if self._authorizer.retry_after(token, sent_to, str(response.request.url), status):
+        sent_to = str(request.url)
+        if self._authorizer.retry_after(token, answer_to(request, response)):
             async_transport.read_refused(response)  # capped: httpx would read it all, inflated
             request.headers.update(self._authorizer.authorize(request.method, sent_to)[1])
             yield request
@@ -51,11 +51,17 @@ class HttpxServiceAccountAuth(httpx.Auth):
         token, headers = await self._authorizer.aauthorize(request.method, str(request.url))
         request.headers.update(headers)
         response = yield request
-        sent_to, status = str(request.url), response.status_code
-        if await self._authorizer.aretry_after(token, sent_to, str(response.request.url), status):
+        sent_to = str(request.url)
+        if await self._authorizer.aretry_after(token, answer_to(request, response)):
             await async_transport.aread_refused(response)
             request.headers.update((await self._authorizer.aauthorize(request.method, sent_to))[1])
             yield request
+
+
+def answer_to(request: httpx.Request, response: httpx.Response) -> CallAnswer:
+    return CallAnswer(
+        str(request.url), str(response.request.url), response.status_code, response.headers
+    )
 
 
 def async_client(client: str) -> httpx.AsyncClient:

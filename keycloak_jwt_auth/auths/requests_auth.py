@@ -13,12 +13,13 @@ from keycloak_jwt_auth.settings import DEFAULT_CLIENT
 from keycloak_jwt_auth.tokens.manager import TokenManager
 from keycloak_jwt_auth.tokens.token import AccessToken
 
-from .authorize import Authorizer
+from .authorize import Authorizer, CallAnswer
 
 
 class ServiceAccountAuth(AuthBase):
-    """Adds ``Authorization: Bearer <token>``. After a 401 from where the token was sent (same
-    scheme, host and port), it drops that token and retries the request once with a fresh one.
+    """Adds ``Authorization: Bearer <token>`` (or ``DPoP <token>`` and a proof). After a 401
+    from where the token was sent (same scheme, host and port), it drops that token and retries
+    the request once with a fresh one (a DPoP server's nonce request: with the same token).
     A 401 from anywhere else (after a redirect, say) is returned as it is and drops nothing,
     and so is a second 401."""
 
@@ -44,7 +45,8 @@ class ServiceAccountAuth(AuthBase):
         self, token: AccessToken, sent_to: str, response: requests.Response, **kwargs: Any
     ) -> requests.Response:
         sent = response.request
-        if not self._authorizer.retry_after(token, sent_to, str(sent.url), response.status_code):
+        answer = CallAnswer(sent_to, str(sent.url), response.status_code, response.headers)
+        if not self._authorizer.retry_after(token, answer):
             return response
         retry = sent.copy()
         # The copy carries this hook too: clear it, so the retry happens once, not forever.

@@ -21,6 +21,7 @@ from django.http.request import split_domain_port, validate_host
 
 from keycloak_jwt_auth.admin import calls as admin_calls
 from keycloak_jwt_auth.admin.support_calls import CALLS_BY_EXTRA_ROLE
+from keycloak_jwt_auth.auths.authorize import headers_for
 from keycloak_jwt_auth.client_auth import PrivateKeyJwt, client_authentication
 from keycloak_jwt_auth.clients import get_client_config
 from keycloak_jwt_auth.doctor.probe import (
@@ -44,6 +45,8 @@ from keycloak_jwt_auth.settings.checks import UNFIT_CACHES
 
 __all__ = ["CHECKS", "FAIL", "OK", "WARN", "Finding", "diagnose"]
 
+# Keycloak accepts a proof issued up to 25 s ago (10 s life, 15 s skew) or 15 s ahead.
+PROOF_WINDOW = {"behind": 25.0, "ahead": 15.0}
 # realm-management roles of the Admin API reads (admin.calls.ROLES_BY_RESOURCE, events aside).
 ADMIN_ROLES = ("view-users", "query-groups", "view-realm", "view-clients")
 
@@ -232,8 +235,9 @@ def _client_representation(probe: Probe) -> dict[str, Any] | None:
         return None
     call = admin_calls.clients(client_id=probe.config.client_id)
     options = admin_calls.request_options(call, probe.config)
-    options["headers"] = {**options["headers"], "Authorization": probe.token.authorization}
     url = f"{probe.config.admin_url}{call.path}"
+    authorization = headers_for(probe.token, "GET", url, probe.dpop)
+    options["headers"] = {**options["headers"], **authorization}
     try:
         response = exchange(probe.session, "GET", url, **options)
         body = json_body(response)
@@ -241,6 +245,42 @@ def _client_representation(probe: Probe) -> dict[str, Any] | None:
     except KeycloakJWTAuthError:  # 403 without view-clients, or unreachable: nothing to say
         return None
     return dict(found[0]) if found else None
+
+
+def check_dpop(probe: Probe) -> Finding | None:
+    """A DPoP client: its token bound to the configured key, the client requiring DPoP in
+    Keycloak (when readable), and this host's clock against the proofs' window."""
+    if probe.token is None or probe.dpop is None:
+        return None  # (a client that requires DPoP without a key: the token finding says so)
+    cnf = probe.claims.get("cnf")
+    bound = cnf.get("jkt") if isinstance(cnf, dict) else None
+    if bound is None:
+        message = "a DPoP token (not a JWT: the APIs check its binding)"
+    else:
+        message = f"token bound to the DPoP key (cnf.jkt {bound})"
+    ahead, behind = PROOF_WINDOW["ahead"] * 0.75, PROOF_WINDOW["behind"] * 0.75
+    if probe.skew is not None and not -behind < probe.skew < ahead:
+        return Finding(
+            "dpop",
+            FAIL,
+            f"{message}, but this host's clock is {probe.skew:+.1f} s off Keycloak's: proofs "
+            f"are refused outside {PROOF_WINDOW['behind']:.0f} s back, "
+            f"{PROOF_WINDOW['ahead']:.0f} s ahead",
+            "Run NTP (chrony, systemd-timesyncd) on this host and Keycloak's.",
+        )
+    representation = _client_representation(probe)
+    if representation is None:
+        return Finding("dpop", OK, f"{message}; whether the client requires DPoP is unknown")
+    attributes = representation.get("attributes") or {}
+    if attributes.get("dpop.bound.access.tokens") != "true":
+        return Finding(
+            "dpop",
+            WARN,
+            f"{message}, but the client does not require DPoP: a token request without a proof "
+            "would get a Bearer token",
+            f"{probe.client_screen}: turn on 'Require DPoP bound tokens'.",
+        )
+    return Finding("dpop", OK, f"{message}; the client requires DPoP bound tokens")
 
 
 def check_cache(probe: Probe) -> Finding | None:
@@ -274,5 +314,6 @@ CHECKS: list[Check] = [
     check_roles,
     check_client_configuration,
     check_jwks,
+    check_dpop,
     check_cache,
 ]

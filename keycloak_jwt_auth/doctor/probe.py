@@ -18,6 +18,7 @@ import jwt
 import requests
 
 from keycloak_jwt_auth.client_auth import client_authentication
+from keycloak_jwt_auth.client_auth.dpop import DPoPSigner, dpop_signer
 from keycloak_jwt_auth.exceptions import (
     KeycloakJWTAuthError,
     KeycloakUnavailableError,
@@ -66,6 +67,7 @@ class Probe:
     skew_source: str = ""
     jwks_url: str | None = None  # the client's JWKS URL as Keycloak keeps it
     failed: bool = False
+    dpop: DPoPSigner | None = None  # the DPoP key's signer, when the client has one
 
     @property
     def client_screen(self) -> str:
@@ -154,7 +156,8 @@ def check_token(probe: Probe) -> Finding | None:
     started = time.time()
     authentication = client_authentication(probe.config)
     first = authentication.candidates()[0]
-    flow = token_flow(probe.config, authentication, retries=0, now=probe.clock())
+    probe.dpop = dpop_signer(probe.config.dpop_key, probe.config.dpop_algorithm)
+    flow = token_flow(probe.config, authentication, retries=0, now=probe.clock(), dpop=probe.dpop)
     try:
         token, signer = run_flow(flow, probe.session, probe.config)
     except OAuthError as exc:
@@ -225,6 +228,12 @@ TOKEN_HINTS = [  # (words in Keycloak's error_description, the AUTH_METHOD or No
         "CLIENT_ID and REALM, and {screen} > Credentials > Client Authenticator.",
     ),
     ("service account", None, "Turn on 'Service accounts roles' ({screen} > Settings)."),
+    (
+        "DPoP proof is missing",
+        None,
+        "The client requires DPoP bound tokens: set DPOP_KEY_FILE to a key of its own "
+        "('manage.py keycloak_keys generate --dpop > dpop.pem').",
+    ),
     ("issued", None, CLOCK_FIX),
     ("not active", None, CLOCK_FIX),
     (

@@ -15,7 +15,7 @@ from django.views.decorators.debug import sensitive_variables
 from keycloak_jwt_auth.exceptions import ConfigurationError
 from keycloak_jwt_auth.masked import Masked
 
-from .credential_rules import algorithm_of, uses_keys
+from .credential_rules import algorithm_of, dpop_algorithm_of, uses_keys
 from .defaults import (
     SETTING_NAME,
     Timeout,
@@ -56,6 +56,9 @@ class ClientConfig:
     retries: int
     background_refresh: bool
     lock_timeout: float
+    # DPoP (RFC 9449): the PEM of the key tokens are bound to, and the proofs' algorithm.
+    dpop_key: str | None = dataclasses.field(default=None, repr=False)
+    dpop_algorithm: str | None = None
 
     @property
     def issuer(self) -> str:
@@ -122,6 +125,8 @@ def build_client_config(name: str) -> ClientConfig:
         retries=int(raw["RETRIES"]),
         background_refresh=bool(raw["BACKGROUND_REFRESH"]),
         lock_timeout=lock_seconds(raw["LOCK_TIMEOUT"], timeout),
+        dpop_key=raw.pem("DPOP_KEY"),  # read by the rules already
+        dpop_algorithm=dpop_algorithm_of(raw),
     )
 
 

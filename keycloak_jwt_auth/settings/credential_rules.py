@@ -13,6 +13,7 @@ from keycloak_jwt_auth.keys import (
     KEY_ALGORITHMS,
     KeyProblem,
     cryptography_installed,
+    key_family,
     key_mismatch,
     key_weakness,
     load_private_key,
@@ -23,15 +24,22 @@ from .defaults import (
     ALGORITHMS,
     AUTH_METHODS,
     DEFAULT_ALGORITHM,
+    DPOP_DEFAULT_ALGORITHM,
     FILE_KEYS,
     KEY_METHOD,
     KEY_SETTINGS,
+    PEM_SETTINGS,
     SECRET_BYTES,
     SECRET_METHOD,
 )
 from .keyfiles import ClientSettings
 from .problems import (
     BAD_FALLBACK_SECRETS,
+    DPOP_NO_CRYPTOGRAPHY,
+    DPOP_SAME_KEY,
+    DPOP_UNUSABLE_KEY,
+    DPOP_UNUSED_ALGORITHM,
+    DPOP_WRONG_ALGORITHM,
     KEY_AND_FILE,
     NO_CRYPTOGRAPHY,
     NO_PRIVATE_KEY,
@@ -54,6 +62,11 @@ KEY_HINT = (
     "to the PEM text; ALGORITHM must suit the key (RS*/PS*: RSA, ES256/384/512: P-256/384/521, "
     "EdDSA: Ed25519)."
 )
+DPOP_KEY_HINT = (
+    "Create a key with 'manage.py keycloak_keys generate --dpop > dpop.pem' "
+    "(readable by the app's user only; a key of its own, not the client-authentication key) "
+    "and set DPOP_KEY_FILE to its path, or DPOP_KEY to the PEM text."
+)
 
 
 def algorithm_of(raw: Mapping[str, Any]) -> Any:
@@ -69,7 +82,7 @@ def uses_keys(raw: Mapping[str, Any]) -> bool:
 def is_text(raw: Mapping[str, Any], key: str) -> bool:
     """Unset, one string of UTF-8 text, or (for a ``*_FILE``) a path: else an E011."""
     value = raw[key]
-    path_like = key in FILE_KEYS and isinstance(value, os.PathLike)
+    path_like = key in PEM_SETTINGS.values() and isinstance(value, os.PathLike)
     return not value or (isinstance(value, str) and encodable(value)) or path_like
 
 
@@ -216,4 +229,75 @@ def unused_credentials(raw: Mapping[str, Any]) -> Iterator[Problem]:
             key,
             f"is set but not used: AUTH_METHOD is {method!r}",
             "Remove it, or set AUTH_METHOD to the method it belongs to.",
+        )
+
+
+@sensitive_variables()
+def dpop_key(raw: ClientSettings) -> Any:
+    """The loaded ``DPOP_KEY``, or None when unset; raises ``KeyProblem``."""
+    pem = raw.pem("DPOP_KEY")
+    return None if pem is None else load_private_key(pem)
+
+
+@sensitive_variables()
+def dpop_algorithm_of(raw: ClientSettings) -> str | None:
+    """``DPOP_ALGORITHM``, or the one the key's family signs with; None without a key."""
+    key = dpop_key(raw)
+    if key is None:
+        return None
+    return str(raw["DPOP_ALGORITHM"] or DPOP_DEFAULT_ALGORITHM[key_family(key)])
+
+
+@sensitive_variables()
+def dpop_problems(raw: ClientSettings) -> Iterator[Problem]:
+    """A DPoP key that cannot sign proofs (or is the client-authentication key)."""
+    key_set = raw["DPOP_KEY"] or raw["DPOP_KEY_FILE"]
+    name = "DPOP_KEY_FILE" if raw["DPOP_KEY_FILE"] else "DPOP_KEY"
+    if not key_set:
+        if raw["DPOP_ALGORITHM"]:
+            text = "is set but not used: DPoP needs DPOP_KEY or DPOP_KEY_FILE"
+            yield Problem(DPOP_UNUSED_ALGORITHM, "DPOP_ALGORITHM", text, DPOP_KEY_HINT)
+        return
+    if not (is_text(raw, "DPOP_KEY") and is_text(raw, "DPOP_KEY_FILE")):
+        return  # E011 says so
+    if raw["DPOP_KEY"] and raw["DPOP_KEY_FILE"]:
+        text = "and DPOP_KEY_FILE are both set: which one signs would be a guess"
+        yield Problem(DPOP_UNUSABLE_KEY, "DPOP_KEY", text, "Keep one of them.")
+        return
+    if not cryptography_installed():
+        text = "needs the cryptography package to sign DPoP proofs"
+        yield Problem(DPOP_NO_CRYPTOGRAPHY, name, text, f"Install it: {INSTALL_HINT}.")
+        return
+    try:
+        key = dpop_key(raw)
+    except KeyProblem as exc:
+        yield Problem(DPOP_UNUSABLE_KEY, name, str(exc), DPOP_KEY_HINT)
+        return
+    algorithm = dpop_algorithm_of(raw)
+    if algorithm not in KEY_ALGORITHMS:
+        text = f"is {algorithm!r}, not an asymmetric JWS algorithm ({', '.join(KEY_ALGORITHMS)})"
+        yield Problem(DPOP_WRONG_ALGORITHM, "DPOP_ALGORITHM", text, DPOP_KEY_HINT)
+    elif mismatch := key_mismatch(key, algorithm):
+        yield Problem(DPOP_WRONG_ALGORITHM, name, mismatch, DPOP_KEY_HINT)
+    elif weakness := key_weakness(key):
+        yield Problem(DPOP_UNUSABLE_KEY, name, weakness, DPOP_KEY_HINT)
+    yield from _dpop_same_key(raw, key, name)
+
+
+@sensitive_variables()
+def _dpop_same_key(raw: ClientSettings, key: Any, name: str) -> Iterator[Problem]:
+    if not uses_keys(raw):
+        return
+    try:
+        client_key = raw.pem("PRIVATE_KEY")
+        same = client_key is not None and same_key(key, load_private_key(client_key))
+    except KeyProblem:
+        return  # key_problems reports it
+    if same:
+        yield Problem(
+            DPOP_SAME_KEY,
+            name,
+            "is the same key as PRIVATE_KEY: one stolen key would both authenticate the "
+            "client and use its bound tokens",
+            DPOP_KEY_HINT,
         )

@@ -47,12 +47,25 @@ DEFAULTS: dict[str, Any] = {
     "RETRIES": 2,
     "BACKGROUND_REFRESH": True,
     "LOCK_TIMEOUT": None,  # None: one request's worst case (connect + read timeout) + 5 s
+    "DPOP_KEY": None,  # PEM text of the key DPoP-bound tokens are bound to (RFC 9449), or:
+    "DPOP_KEY_FILE": None,
+    "DPOP_ALGORITHM": None,  # None: from the key (P-256: ES256, RSA: PS256, Ed25519: EdDSA)
 }
 LOCK_MARGIN = 5.0  # seconds the renewal lock outlives one request's worst case
 ASSERTION_LIFETIME_WARNING = 60  # RFC 7523 deployments, Keycloak among them, expect <= 60 s
 CLIENT_KEYS = frozenset(DEFAULTS)
 KEY_SETTINGS = {"PRIVATE_KEY": "PRIVATE_KEY_FILE", "NEXT_PRIVATE_KEY": "NEXT_PRIVATE_KEY_FILE"}
 FILE_KEYS = tuple(KEY_SETTINGS.values())  # str or os.PathLike
+# Every setting that holds a private key (PEM text) and the setting naming its file.
+PEM_SETTINGS = {**KEY_SETTINGS, "DPOP_KEY": "DPOP_KEY_FILE"}
+# The DPoP proof algorithm a key signs with when DPOP_ALGORITHM is unset, by key family.
+DPOP_DEFAULT_ALGORITHM = {
+    "P-256": "ES256",
+    "P-384": "ES384",
+    "P-521": "ES512",
+    "RSA": "PS256",
+    "Ed25519": "EdDSA",
+}
 
 # One line per key, as the README's settings table says it (the reference page is built from it).
 DESCRIPTIONS: dict[str, str] = {
@@ -96,6 +109,11 @@ DESCRIPTIONS: dict[str, str] = {
     "the renewal fetches inline",
     "LOCK_TIMEOUT": "seconds the cross-process renewal lock lives (default: one request's "
     "worst case + 5 s, 20 with the default `TIMEOUT`)",
+    "DPOP_KEY": "a private key (PEM text) that makes the client's tokens DPoP-bound (RFC 9449): "
+    "every token request and call carries a proof signed with it; see docs/dpop.md",
+    "DPOP_KEY_FILE": "the path of a PEM file holding `DPOP_KEY`",
+    "DPOP_ALGORITHM": "the proofs' algorithm (default from the key: `ES256` for P-256, `PS256` "
+    "for RSA, `EdDSA` for Ed25519)",
 }
 
 # (key, default, meaning) rows of the settings reference.

@@ -15,19 +15,20 @@ from django.views.decorators.debug import sensitive_variables
 from keycloak_jwt_auth.keys import KeyProblem
 from keycloak_jwt_auth.masked import Masked, mask
 
-from .defaults import KEY_SETTINGS
+from .defaults import PEM_SETTINGS
 
 # The settings that hold a secret: masked as the settings are read, before any rule runs.
-SECRET_SETTINGS = ("CLIENT_SECRET", "FALLBACK_SECRETS", *KEY_SETTINGS)
+SECRET_SETTINGS = ("CLIENT_SECRET", "FALLBACK_SECRETS", *PEM_SETTINGS)
 
 PEM_FILE_LIMIT = 64 * 1024  # bytes; a larger "key file" is a wrong path (or /dev/zero)
 
 
 @sensitive_variables()
 def read_pem(raw: Mapping[str, Any], key: str) -> str | None:
-    """The PEM text of key setting ``key`` (``PRIVATE_KEY`` or ``NEXT_PRIVATE_KEY``): the text
-    itself or its ``*_FILE``'s content; ``None`` when neither is set. Raises ``KeyProblem``."""
-    path = raw[KEY_SETTINGS[key]]
+    """The PEM text of key setting ``key`` (``PRIVATE_KEY``, ``NEXT_PRIVATE_KEY``, ``DPOP_KEY``):
+    the text itself or its ``*_FILE``'s content; ``None`` when neither is set. Raises
+    ``KeyProblem``."""
+    path = raw[PEM_SETTINGS[key]]
     if not path:
         return Masked(raw[key]) if raw[key] else None
     try:

@@ -86,6 +86,7 @@ NUMBER_HINTS = {  # each number's rule, for the one that is wrong
 STRING_KEYS = (
     *("CACHE_ALIAS", "CLIENT_ID", "CLIENT_SECRET", "SCOPE", "AUDIENCE"),
     *("KEY_ID", "PRIVATE_KEY", "NEXT_PRIVATE_KEY", "ASSERTION_TYP"),
+    *("DPOP_KEY", "DPOP_KEY_FILE", "DPOP_ALGORITHM"),
 )
 URL_HINT = (
     "SERVER_URL is Keycloak's base URL without '/realms/...', e.g. 'https://sso.example.com'; "
@@ -405,4 +406,5 @@ RULES: tuple[Rule, ...] = (
     credentials.key_problems,
     credentials.bad_fallback_secrets,
     credentials.unused_credentials,
+    credentials.dpop_problems,
 )

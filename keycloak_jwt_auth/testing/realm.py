@@ -35,6 +35,7 @@ class FakeClient:
     private_key: str | None = dataclasses.field(default=None, repr=False)  # for settings()
     roles: tuple[str, ...] = READ_ROLES  # realm-management roles of its service account
     service_accounts: bool = True
+    dpop_bound: bool = False  # "Require DPoP bound tokens": no token without a proof
     id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
     user_id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
 
@@ -47,6 +48,8 @@ class FakeClient:
         attributes = {"token.endpoint.auth.signing.alg": self.algorithm or ""}
         if self.jwks_url:
             attributes |= {"use.jwks.url": "true", "jwks.url": self.jwks_url}
+        if self.dpop_bound:
+            attributes["dpop.bound.access.tokens"] = "true"
         return {
             "id": self.id,
             "clientId": self.client_id,

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from keycloak_jwt_auth.testing.admin_api import AdminApi
+from keycloak_jwt_auth.testing.dpop import ProofChecker
 from keycloak_jwt_auth.testing.realm import FakeClient, Realm
 from keycloak_jwt_auth.testing.token_endpoint import TokenEndpoint
 from keycloak_jwt_auth.testing.wire import Answer
@@ -163,6 +164,11 @@ class FakeKeycloak(Realm):
         """The claims of an access token this fake issued; ``jwt.PyJWTError`` otherwise."""
         return self._tokens.verify_token(token)
 
+    @property
+    def dpop(self) -> ProofChecker:
+        """Its DPoP proof checks (``fake.dpop.nonce_mode = True``: nonces demanded)."""
+        return self._tokens.proofs
+
     # --- faults --------------------------------------------------------------------------
 
     def fail(self, fault: str | None, *, status: int | None = None) -> None:
@@ -248,11 +254,19 @@ def _handler(fake: FakeKeycloak) -> type[BaseHTTPRequestHandler]:
             admin_prefix = f"/admin/realms/{fake.realm}"
             if path == urlsplit(fake.token_endpoint).path and self.command == "POST":
                 form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
-                return fake._tokens.token(form)
+                return fake._tokens.token(form, self.headers.get("DPoP"))
             if path == f"{realm_prefix}/.well-known/openid-configuration":
                 return Answer(200, fake._tokens.discovery())
             if path == admin_prefix or path.startswith(f"{admin_prefix}/"):
-                bearer = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                bearer = fake.dpop.admin_token(
+                    self.headers.get("Authorization", ""),
+                    self.headers.get("DPoP"),
+                    self.command,
+                    f"{fake.url}{path}",
+                    fake.verify_token,
+                )
+                if isinstance(bearer, Answer):
+                    return bearer
                 admin_path = path[len(admin_prefix) :]
                 return fake._admin.answer(self.command, admin_path, params, bearer, body)
             if path.startswith(("/realms/", "/admin/realms/")) and not path.startswith(
@@ -268,6 +282,8 @@ def _handler(fake: FakeKeycloak) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Type", answer.content_type)
             if answer.location is not None:
                 self.send_header("Location", answer.location)
+            for name, value in answer.headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
             self.end_headers()

@@ -15,6 +15,12 @@ from typing import Any
 import jwt
 import requests
 
+from keycloak_jwt_auth.testing.dpop import (
+    PROOF_ALGORITHMS,
+    ProofChecker,
+    ProofRefused,
+    confirmation,
+)
 from keycloak_jwt_auth.testing.realm import FakeClient, Realm
 from keycloak_jwt_auth.testing.wire import Answer, oauth_error
 
@@ -53,8 +59,11 @@ class TokenEndpoint:
         self._key = secrets.token_bytes(32)  # signs the access tokens (HS256)
         self._used_jtis: dict[str, float] = {}
         self._lock = threading.Lock()
+        self.proofs = ProofChecker(lambda: self.clock())  # DPoP, on Keycloak's clock
 
-    def token(self, form: Mapping[str, str]) -> Answer:
+    def token(self, form: Mapping[str, str], dpop_proof: str | None = None) -> Answer:
+        """``dpop_proof``: the request's ``DPoP`` header (checked after the client, as
+        Keycloak does; a valid one binds the token, required or not)."""
         if "grant_type" not in form:
             return oauth_error(400, "invalid_request", "Missing form parameter: grant_type")
         try:
@@ -63,10 +72,16 @@ class TokenEndpoint:
             return refused.answer
         if form.get("grant_type") != "client_credentials":
             return oauth_error(400, "unsupported_grant_type", "Unsupported grant_type")
+        jkt = None
+        if dpop_proof is not None or client.dpop_bound:
+            try:
+                jkt = self.proofs.check(dpop_proof, "POST", self.realm.token_endpoint)
+            except ProofRefused as refused:
+                return self.proofs.token_refusal(refused)
         if not client.service_accounts:
             description = "Client not enabled to retrieve service account"
             return oauth_error(400, "unauthorized_client", description)
-        return Answer(200, self._token_response(client))
+        return Answer(200, self._token_response(client, jkt))
 
     def authenticate(self, form: Mapping[str, str]) -> FakeClient:
         """The client the form's assertion authenticates, or ``Refused`` as Keycloak 26 words
@@ -187,7 +202,7 @@ class TokenEndpoint:
                 raise _invalid("Token reuse detected")
             self._used_jtis[jti] = expires_at
 
-    def _token_response(self, client: FakeClient) -> dict[str, Any]:
+    def _token_response(self, client: FakeClient, jkt: str | None = None) -> dict[str, Any]:
         now, lifespan = int(self.clock()), self.realm.token_lifespan
         claims: dict[str, Any] = {
             "exp": now + lifespan,
@@ -205,11 +220,13 @@ class TokenEndpoint:
         if client.roles:
             claims["aud"] = "realm-management"
             claims["resource_access"] = {"realm-management": {"roles": list(client.roles)}}
+        if jkt is not None:
+            claims["cnf"] = confirmation(jkt)
         return {
             "access_token": jwt.encode(claims, self._key, algorithm="HS256"),
             "expires_in": lifespan,
             "refresh_expires_in": 0,
-            "token_type": "Bearer",
+            "token_type": "Bearer" if jkt is None else "DPoP",
             "not-before-policy": 0,
             "scope": "email profile",
         }
@@ -236,6 +253,7 @@ class TokenEndpoint:
             "grant_types_supported": ["client_credentials"],
             "token_endpoint_auth_methods_supported": ["private_key_jwt", "client_secret_jwt"],
             "token_endpoint_auth_signing_alg_values_supported": [*KEY_ALGORITHMS, *HMAC_ALGORITHMS],
+            "dpop_signing_alg_values_supported": list(PROOF_ALGORITHMS),
         }
 
 

@@ -13,6 +13,7 @@ class Answer:
     body: Any  # JSON-able, bytes sent as they are, or None: no body
     content_type: str = "application/json"
     location: str | None = None  # the Location header of a 201
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)  # e.g. DPoP-Nonce
 
 
 NO_CONTENT = Answer(204, None)

@@ -8,9 +8,9 @@ it as the ``Send``'s own error. A driver pumps it: ``http.transport.run_flow`` (
 ``http.async_transport.arun_flow`` (httpx); tests pump it by hand. What a driver does around a
 ``Pause`` (sleep, keep a cross-process lock alive) is the driver's caller's business.
 
-Only the assertion travels; the form never carries ``client_secret``. The next places a step
-goes: a DPoP proof header on each ``Send`` (and one retry on ``use_dpop_nonce``), and a token
-exchange ``Send`` after the client's own token.
+Only the assertion travels; the form never carries ``client_secret``. A DPoP client's ``Send``s
+carry a proof header each (and one retry on ``use_dpop_nonce``). The next place a step goes: a
+token exchange ``Send`` after the client's own token.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from keycloak_jwt_auth.client_auth import (
     Signer,
     build_client_assertion,
 )
+from keycloak_jwt_auth.client_auth.dpop import NONCE_ERROR, DPoPSigner
 from keycloak_jwt_auth.exceptions import (
     InvalidTokenResponseError,
     KeycloakJWTAuthError,
@@ -72,6 +73,7 @@ def token_flow(
     hint: object = None,
     retries: int | None = None,
     now: float | None = None,
+    dpop: DPoPSigner | None = None,
 ) -> TokenFlow:
     """Fetch a token with ``client_credentials``.
 
@@ -79,23 +81,32 @@ def token_flow(
     credential (``hint`` names the one to try first, see ``ClientSecretJwt``); any other OAuth
     error is final. No answer at all (network, timeout, 5xx) is retried ``retries`` times
     (default ``RETRIES``) after a jittered, exponential pause. ``now`` dates the assertions
-    (tests that need an old ``iat``)."""
+    and proofs (tests that need an old ``iat``). With ``dpop``, each request carries a proof
+    and the token must come back bound to its key; a ``use_dpop_nonce`` refusal that brings a
+    new nonce gets one more request (a new proof with it, and a fresh assertion)."""
     retries = config.retries if retries is None else retries
-    send = token_request(config)
+    send = token_request(config, dpop, now=now)
+    bound_to = None if dpop is None else dpop.jkt
     for attempt in range(retries + 1):
         refusal: OAuthError | None = None
         try:
             for signer in authentication.candidates(hint):
-                # The token's life counts from here: network time can only shorten our use.
-                started = time.time()
-                reply = yield send(build_client_assertion(config, signer, now=now))
-                assert reply is not None
-                try:
-                    return Fetched(parse_token_response(reply, started=started), signer)
-                except OAuthError as exc:
-                    if exc.error not in SIGNATURE_REFUSED:
-                        raise
-                    refusal = refusal or exc
+                for nonce_retry in (False, True):
+                    # The token's life counts from here: network time can only shorten our use.
+                    started = time.time()
+                    reply = yield send(build_client_assertion(config, signer, now=now))
+                    assert reply is not None
+                    new_nonce = dpop is not None and dpop.learn_nonce(reply.url, reply.headers)
+                    try:
+                        token = parse_token_response(reply, started=started, bound_to=bound_to)
+                        return Fetched(token, signer)
+                    except OAuthError as exc:
+                        if exc.error == NONCE_ERROR and new_nonce and not nonce_retry:
+                            continue
+                        if exc.error not in SIGNATURE_REFUSED:
+                            raise
+                        refusal = refusal or exc
+                        break
         except KeycloakUnavailableError as exc:
             if attempt == retries:
                 raise
@@ -115,8 +126,10 @@ def token_flow(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def token_request(config: ClientConfig) -> Callable[[str], Send]:
-    """The ``Send`` of a token request carrying a given assertion."""
+def token_request(
+    config: ClientConfig, dpop: DPoPSigner | None = None, *, now: float | None = None
+) -> Callable[[str], Send]:
+    """The ``Send`` of a token request carrying a given assertion (and a new DPoP proof)."""
     url = config.token_endpoint
 
     def unavailable(reason: str) -> KeycloakUnavailableError:
@@ -136,7 +149,10 @@ def token_request(config: ClientConfig) -> Callable[[str], Send]:
         }
         if config.scope:
             form["scope"] = config.scope
-        return Send("POST", url, TOKEN_HEADERS, form, TOKEN_BODY_LIMIT, unavailable, refused)
+        headers = TOKEN_HEADERS
+        if dpop is not None:
+            headers = {**TOKEN_HEADERS, "DPoP": dpop.proof("POST", url, now=now)}
+        return Send("POST", url, headers, form, TOKEN_BODY_LIMIT, unavailable, refused)
 
     return send
 
@@ -156,9 +172,12 @@ def longest_backoff(attempt: int) -> float:
     return min(BACKOFF_CAP, BACKOFF_BASE * 2.0**attempt)
 
 
-def parse_token_response(reply: Reply, *, started: float) -> AccessToken:
+def parse_token_response(
+    reply: Reply, *, started: float, bound_to: str | None = None
+) -> AccessToken:
     """The token in ``reply``, or the error it stands for: an OAuth error (4xx with ``error``),
-    an outage (5xx), or an answer that is no token response."""
+    an outage (5xx), or an answer that is no token response (or, for a DPoP client whose key
+    has thumbprint ``bound_to``, no token bound to it)."""
     status = reply.status
     content_type = reply.headers.get("Content-Type", "")
     body = json_object(reply.body)
@@ -188,6 +207,7 @@ def parse_token_response(reply: Reply, *, started: float) -> AccessToken:
             expires_in=body.get("expires_in"),
             token_type=body.get("token_type", "Bearer"),
             scope=body.get("scope"),
+            bound_to=bound_to,
         )
     except ValueError as exc:
         raise InvalidTokenResponseError(

@@ -31,6 +31,7 @@ import requests
 from django.views.decorators.debug import sensitive_variables
 
 from keycloak_jwt_auth.client_auth import ClientAuthentication, client_authentication
+from keycloak_jwt_auth.client_auth.dpop import DPoPSigner, dpop_signer
 from keycloak_jwt_auth.exceptions import KeycloakJWTAuthError
 from keycloak_jwt_auth.http.transport import run_flow
 from keycloak_jwt_auth.metrics import TokenStats, record_token_request
@@ -79,8 +80,10 @@ class TokenManager:
     def __init__(self, config: ClientConfig, method: ClientAuthentication | None = None) -> None:
         self.config = config
         self.authentication = method or client_authentication(config)
+        # The DPoP key's signer (None: Bearer tokens), with the nonces servers asked for.
+        self.dpop: DPoPSigner | None = dpop_signer(config.dpop_key, config.dpop_algorithm)
         self.session = requests.Session()  # pooled: the token endpoint's connection is kept
-        self.store = TokenStore(config)
+        self.store = TokenStore(config, bound_to=self.dpop.jkt if self.dpop else None)
         self.fetch_count = 0  # token requests this manager made (for logs, tests, benchmarks)
         self.stats = TokenStats()
         self._serving: tuple[AccessToken, float] | None = None  # (token, look again at)
@@ -257,7 +260,7 @@ class TokenManager:
         self.fetch_count += 1
         renewal, started = self.store.holds_usable(time.time()), time.perf_counter()
         hint = self.store.shared_secret_choice() if self.authentication.wants_hint() else None
-        flow = token_flow(self.config, self.authentication, hint=hint)
+        flow = token_flow(self.config, self.authentication, hint=hint, dpop=self.dpop)
         fetch = Fetch(flow, functools.partial(self.store.extend_lock, flight.lock_owner))
         try:
             yield fetch

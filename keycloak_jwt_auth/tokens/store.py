@@ -37,12 +37,13 @@ SECRET_CHOICE_TIMEOUT = 30 * 24 * 3600  # seconds; a rotation is over long befor
 LOCK_CLOCK_SKEW = 5.0  # seconds hosts' clocks may differ when they judge a lock's deadline
 
 
-def token_cache_key(config: ClientConfig) -> str:
+def token_cache_key(config: ClientConfig, *, jkt: str | None = None) -> str:
     """One key per server, realm, client, scope, algorithm and credential (hashed:
-    memcached-safe). The credential counts because a URL can name two servers in turn: each
-    ``FakeKeycloak`` has its own random secret, and a later one on a reused port must not be
-    served the token of the one before."""
-    parts = (
+    memcached-safe), and per DPoP key (``jkt``, its thumbprint: a new key means a new token,
+    never one it cannot use). The credential counts because a URL can name two servers in
+    turn: each ``FakeKeycloak`` has its own random secret, and a later one on a reused port
+    must not be served the token of the one before."""
+    parts: tuple[str, ...] = (
         config.server_url,
         config.realm,
         config.client_id,
@@ -50,6 +51,8 @@ def token_cache_key(config: ClientConfig) -> str:
         config.algorithm,
         credential_fingerprint(config),
     )
+    if jkt is not None:
+        parts += (f"dpop:{jkt}",)
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
     return f"keycloak_jwt_auth:v1:token:{digest}"
 
@@ -95,11 +98,12 @@ def _get_decodable(key: str) -> Callable[[Any], Any]:
 class TokenStore:
     """One client's token in memory and in the shared cache, and its cross-process lock."""
 
-    def __init__(self, config: ClientConfig) -> None:
+    def __init__(self, config: ClientConfig, *, bound_to: str | None = None) -> None:
         self.client = config.name
         self.client_id = config.client_id
         self.cache_alias = config.cache_alias
-        self.key = token_cache_key(config)
+        self.bound_to = bound_to  # a DPoP client's key thumbprint: its tokens must be bound to it
+        self.key = token_cache_key(config, jkt=bound_to)
         self.lock_key = f"{self.key}:lock"
         self.secret_choice_key = f"{self.key}:secret"
         self.lock_timeout = max(1, math.ceil(config.lock_timeout))
@@ -133,7 +137,7 @@ class TokenStore:
         if raw is None:
             return None
         try:
-            token = AccessToken.from_json(raw)
+            token = AccessToken.from_json(raw, bound_to=self.bound_to)
         except ValueError as exc:
             if not self._warned_unreadable:
                 self._warned_unreadable = True

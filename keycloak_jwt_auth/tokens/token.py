@@ -1,8 +1,9 @@
 """The access token as a value object, and the rules any token must pass to be used.
 
 The same rules check a token response from Keycloak and a token read back from the shared
-cache: whatever is not a usable Bearer token (an empty or header-breaking value, an infinite or
-absurd lifetime, another token type) is refused with the reason.
+cache: whatever is not a usable token (an empty or header-breaking value, an infinite or absurd
+lifetime, another token type; for a DPoP client, a token not bound to its key) is refused with
+the reason.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ MAX_LIFETIME = 366 * 24 * 3600.0  # seconds: a token said to live longer is absu
 MIN_LIFETIME = 5.0
 MAX_TOKEN_LENGTH = 16 * 1024
 EXPIRY_LEEWAY = 1.0  # seconds before expires_at that a token stops being handed out
+DPOP = "DPoP"  # the token type (and Authorization scheme) of a DPoP-bound token
 TOKEN_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 b64token: header-safe
 
 
@@ -39,9 +41,17 @@ class AccessToken:
 
     @classmethod
     def checked(
-        cls, value: Any, *, issued_at: Any, expires_in: Any, token_type: Any, scope: Any
+        cls,
+        value: Any,
+        *,
+        issued_at: Any,
+        expires_in: Any,
+        token_type: Any,
+        scope: Any,
+        bound_to: str | None = None,
     ) -> AccessToken:
-        """A token from untrusted fields; ``ValueError`` naming the first field that is wrong."""
+        """A token from untrusted fields; ``ValueError`` naming the first field that is wrong.
+        ``bound_to``: the thumbprint of a DPoP client's key, which the token must be bound to."""
         if not isinstance(value, str) or not value:
             raise ValueError("no access_token")
         if len(value) > MAX_TOKEN_LENGTH or not TOKEN_CHARACTERS.fullmatch(value):
@@ -54,13 +64,21 @@ class AccessToken:
             raise ValueError(f"an absurd expires_in ({expires_in:.0f} s, above a year)")
         if abs(issued_at - time.time()) > MAX_LIFETIME:
             raise ValueError("an issue time more than a year away from now")
-        if not isinstance(token_type, str) or token_type.lower() != "bearer":
-            raise ValueError(f"token_type {str(token_type)[:40]!r} instead of Bearer")
+        expected = "Bearer" if bound_to is None else DPOP
+        if not isinstance(token_type, str) or token_type.lower() != expected.lower():
+            if bound_to is not None and str(token_type).lower() == "bearer":
+                raise ValueError(
+                    "token_type Bearer for a DPoP client: the server ignored the proof"
+                )
+            raise ValueError(f"token_type {str(token_type)[:40]!r} instead of {expected}")
         if scope is not None and not isinstance(scope, str):
             raise ValueError("a scope that is not a string")
+        if bound_to is not None:
+            _check_binding(value, bound_to)
         return cls(
             value=Masked(value),
             expires_at=float(issued_at) + float(expires_in),
+            token_type=expected,
             scope=scope,
             issued_at=float(issued_at),
         )
@@ -110,9 +128,9 @@ class AccessToken:
         return json.dumps(dataclasses.asdict(self), separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, data: Any) -> AccessToken:
+    def from_json(cls, data: Any, *, bound_to: str | None = None) -> AccessToken:
         """A token stored by ``to_json``; ``ValueError`` when it is not one (foreign, corrupt,
-        absurd: whatever a shared cache may hold)."""
+        absurd, not bound to ``bound_to``: whatever a shared cache may hold)."""
         if not isinstance(data, (str, bytes)) or len(data) > 2 * MAX_TOKEN_LENGTH:
             raise ValueError("not a stored token")
         try:
@@ -130,6 +148,24 @@ class AccessToken:
             expires_in=expires_at - issued_at,
             token_type=fields.get("token_type"),
             scope=fields.get("scope"),
+            bound_to=bound_to,
+        )
+
+
+def _check_binding(value: str, jkt: str) -> None:
+    """A JWT access token must name the DPoP key in ``cnf.jkt`` (an opaque one cannot be
+    checked here: the resource server checks it)."""
+    try:
+        claims = jwt.decode(value, options={"verify_signature": False})
+    except jwt.DecodeError:
+        return
+    cnf = claims.get("cnf")
+    bound = cnf.get("jkt") if isinstance(cnf, dict) else None
+    if bound != jkt:
+        raise ValueError(
+            "a cnf.jkt that is not the DPoP key's thumbprint"
+            if bound
+            else "no cnf.jkt: the token is not bound to the DPoP key"
         )
 
 
