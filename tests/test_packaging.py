@@ -1,10 +1,11 @@
 """The sdist and the wheel: the wheel ships what the app needs at run time (the template, the
-commands, py.typed) with the metadata a package index shows, the sdist no test tree; and the package
-works without its optional extras."""
+commands, py.typed) with the metadata a package index shows, the sdist no test tree; the package
+works without its optional extras, and every install hint has one form."""
 
 from __future__ import annotations
 
 import email
+import re
 import subprocess
 import sys
 import tarfile
@@ -72,6 +73,19 @@ def test_the_sdist_holds_the_package_without_the_test_tree(dist: Path) -> None:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     assert {"LICENSE", "CHANGELOG.md", "README.md", "keycloak_jwt_auth/py.typed"} <= names
     assert not any(name.startswith(("tests/", "benchmarks/", "demo_project/")) for name in names)
+
+
+def test_every_install_hint_quotes_its_extras() -> None:
+    """One form everywhere, ``pip install 'keycloak-jwt-auth[keys]'``: zsh globs a bare [...]."""
+    texts = [ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("keycloak_jwt_auth/**/*.py")]
+    hints = {
+        (path.name, hint)
+        for path in texts
+        for hint in re.findall(r"pip install\s+(\S+)", path.read_text())
+        if "[" in hint
+    }
+    assert hints
+    assert {(name, hint) for name, hint in hints if not hint.startswith("'")} == set()
 
 
 WITHOUT_EXTRAS = """
