@@ -38,14 +38,14 @@ step() {
 
 # The steps that need Keycloak, Redis, memcached and PostgreSQL: run inside with-services.sh.
 suites_with_services() {
+  local session failed=0
   step "tests: Python 3.11, Django 5.2, Keycloak $KEYCLOAK_VERSION, every service, coverage" \
-    .venv/bin/pytest --cov --cov-report=term "$@"
-  local session
+    .venv/bin/pytest --cov --cov-report=term "$@" || failed=1
   for session in $(.venv/bin/nox --list --json | .venv/bin/python -c \
     'import json, sys; print(*(s["session"] for s in json.load(sys.stdin)))'); do
-    step "matrix: $session (unit and contract tests)" .venv/bin/nox --session "$session"
+    step "matrix: $session (unit and contract tests)" .venv/bin/nox --session "$session" || failed=1
   done
-  return 0  # each step's result is in $STEPS
+  return "$failed"
 }
 export -f step suites_with_services
 
@@ -72,7 +72,7 @@ step "lint: shellcheck, ruff" bash -c \
 step "types: mypy --strict" .venv/bin/mypy || true
 step "docs: sphinx-build, warnings are errors" \
   .venv/bin/sphinx-build -q -W --keep-going -b html docs artifacts/docs || true
-step "services: Keycloak $KEYCLOAK_VERSION, Redis, memcached, PostgreSQL" \
+step "services: Keycloak $KEYCLOAK_VERSION, Redis, memcached, PostgreSQL up for the steps above" \
   scripts/with-services.sh bash -c 'suites_with_services "$@"' suites "$@" || true
 step "contract tests on Keycloak $KEYCLOAK_LOWEST_VERSION (lowest supported)" \
   env KEYCLOAK_VERSION="$KEYCLOAK_LOWEST_VERSION" KEYCLOAK_PORT="$KEYCLOAK_LOWEST_PORT" \
