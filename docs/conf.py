@@ -29,6 +29,7 @@ exclude_patterns = ["_build"]
 myst_heading_anchors = 3  # "page.md#a-heading" links, as GitHub renders them
 myst_enable_extensions = ["deflist"]
 html_theme = "alabaster"
+html_theme_options = {"page_width": "1240px", "body_max_width": "none"}  # room for the tables
 html_title = f"keycloak-jwt-auth {release}"
 html_show_sourcelink = False
 
