@@ -18,7 +18,9 @@ from pathlib import Path
 import nox
 
 ROOT = Path(__file__).resolve().parent
-PACKAGE = ".[async,keys,otel,redis]"  # the package as a user installs it, every extra
+# The package with every extra, its dependencies resolved from its metadata; editable, so that the
+# tests that look at the package's own files and frames (test_shape.py) see the checkout.
+PACKAGE = ("--editable", ".[async,keys,otel,redis]")
 # Beside the package, the tests need the SDK of the otel extra's API and the demo's settings reader.
 BESIDE = ("opentelemetry-sdk", "django-environ")
 TEST_TOOLS = ("-r", "requirements-test.txt")
@@ -57,7 +59,7 @@ def run_suite(session: nox.Session) -> None:
 @nox.session(name="py3.10-django5.2-lowest", python=interpreter("3.10"))
 def lowest(session: nox.Session) -> None:
     """Python 3.10, Django 5.2.0 and every dependency at the lowest version pyproject allows."""
-    session.install(PACKAGE, *BESIDE, *TEST_TOOLS, "-c", "requirements-lowest.txt")
+    session.install(*PACKAGE, *BESIDE, *TEST_TOOLS, "-c", "requirements-lowest.txt")
     run_suite(session)
 
 
@@ -68,12 +70,12 @@ def django60(session: nox.Session) -> None:
     others = [line for line in pinned if not line.startswith("Django==")]
     constraints = Path(session.create_tmp()) / "constraints.txt"
     constraints.write_text("\n".join(["Django==6.0.10", *others]) + "\n")
-    session.install(PACKAGE, *BESIDE, *TEST_TOOLS, "-c", str(constraints))
+    session.install(*PACKAGE, *BESIDE, *TEST_TOOLS, "-c", str(constraints))
     run_suite(session)
 
 
 @nox.session(name="py3.13-django6.1-newest", python=interpreter("3.13"))
 def newest(session: nox.Session) -> None:
     """Python 3.13, Django 6.1 and every other dependency at the newest version pyproject allows."""
-    session.install("--upgrade", PACKAGE, "Django>=6.1,<6.2", *BESIDE, *TEST_TOOLS)
+    session.install("--upgrade", *PACKAGE, "Django>=6.1,<6.2", *BESIDE, *TEST_TOOLS)
     run_suite(session)
