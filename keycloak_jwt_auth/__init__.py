@@ -38,6 +38,9 @@ from .exceptions import (
 from .tokens.manager import TokenManager
 from .tokens.token import AccessToken
 
+# The distribution's version too: pyproject.toml reads it from here.
+__version__ = "0.2.0.dev0"
+
 __all__ = [
     "AccessToken",
     "AdminAPIError",

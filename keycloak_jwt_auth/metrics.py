@@ -1,7 +1,7 @@
 """What the token layer did in this process: plain counters, and OpenTelemetry metrics over them.
 
 Each ``TokenManager`` counts in a ``TokenStats`` (the demo page shows them). When
-``opentelemetry-api`` is installed (``pip install keycloak-jwt-auth[otel]``), the meter
+``opentelemetry-api`` is installed (``pip install 'keycloak-jwt-auth[otel]'``), the meter
 ``keycloak_jwt_auth`` has four instruments:
 
 - ``keycloak_jwt_auth.token.requests`` (counter; ``client``, ``outcome``: ``success``,

@@ -2,17 +2,19 @@
 # A local Keycloak for the demo and the integration tests: the official distribution fetched
 # with Maven, the demo realm imported, listening on loopback only.
 #
-#   scripts/keycloak.sh start|stop|restart|status|logs
+#   scripts/keycloak.sh start|stop|restart|status|logs|version
 #
 # Environment: KEYCLOAK_PORT (8080), KEYCLOAK_MANAGEMENT_PORT (9000), KEYCLOAK_HOME (an existing
-# install: skips the download), KEYCLOAK_VERSION, JAVA_HOME, KEYCLOAK_START_TIMEOUT (240 s),
+# install: skips the download), KEYCLOAK_VERSION (26.7.3), JAVA_HOME, KEYCLOAK_START_TIMEOUT (240 s),
 # DEMO_PORT (8000: the demo server, whose JWKS the key clients read) or KEYCLOAK_DEMO_JWKS_BASE.
 set -euo pipefail
 
+# Supported: Keycloak 26.4 (DPoP generally available) to 26.7. scripts/test.sh runs every test on
+# this version and the contract tests (marker "contract") on KEYCLOAK_LOWEST_VERSION.
 KEYCLOAK_VERSION="${KEYCLOAK_VERSION:-26.7.3}"  # the one place the version is pinned
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="$ROOT/.keycloak"
-RUN="$STATE/run"
+RUN="$STATE/run/$KEYCLOAK_VERSION"  # one PID file per version: two versions can run side by side
 PORT="${KEYCLOAK_PORT:-8080}"
 MANAGEMENT_PORT="${KEYCLOAK_MANAGEMENT_PORT:-9000}"
 START_TIMEOUT="${KEYCLOAK_START_TIMEOUT:-240}"
@@ -127,5 +129,6 @@ case "${1:-}" in
       echo "not running"; exit 3
     fi ;;
   logs) exec tail -n "${LINES:-100}" -f "$LOG_FILE" ;;
-  *) echo "usage: $0 start|stop|restart|status|logs" >&2; exit 2 ;;
+  version) echo "$KEYCLOAK_VERSION" ;;
+  *) echo "usage: $0 start|stop|restart|status|logs|version" >&2; exit 2 ;;
 esac

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import django.utils.deprecation
 import pytest
 import requests
 import responses
@@ -24,6 +26,14 @@ pytest_plugins = ["keycloak_jwt_auth.pytest_plugin"]
 TOKEN_URL = "https://keycloak.test/realms/demo/protocol/openid-connect/token"
 ADMIN_URL = "https://keycloak.test/admin/realms/demo"
 LOOPBACK_TOKEN_PATH = "/realms/demo/protocol/openid-connect/token"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every ``RemovedInDjango*Warning`` of the installed Django fails the tests. Named from what
+    this Django defines (6.1 has no RemovedInDjango60Warning), so the filters load on each."""
+    for name in sorted(vars(django.utils.deprecation)):
+        if re.fullmatch(r"RemovedInDjango\w+Warning", name):
+            config.addinivalue_line("filterwarnings", f"error::django.utils.deprecation.{name}")
 
 
 def reset_app_state() -> None:

@@ -230,4 +230,4 @@ def test_without_httpx_the_package_imports_and_async_http_says_what_to_install()
         env={**os.environ, "PYTHONPATH": str(root)}, timeout=60,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
-    assert "pip install keycloak-jwt-auth[async]" in out.stdout
+    assert "pip install 'keycloak-jwt-auth[async]'" in out.stdout

@@ -4,6 +4,8 @@ answers (measured: tests/integration/test_private_key_jwt.py, test_secret_rotati
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import pickle
 from collections.abc import Iterator
@@ -143,6 +145,16 @@ def test_the_shared_choice_is_a_fingerprint_never_the_secret(
     everything = pickle.dumps([caches["default"].get(k) for k in caches["default"]._cache])  # type: ignore[attr-defined]
     for secret in (OLD, NEW):
         assert secret.encode() not in everything
+
+
+def test_the_shared_fingerprint_is_hmac_sha256_whatever_djangos_default(
+    keycloak: StandInKeycloak, rotating: None
+) -> None:
+    keycloak.secrets = {OLD}
+    fetch()
+    stored = caches["default"].get(f"{token_cache_key(get_token_manager().config)}:secret")
+    key = hashlib.sha256(b"keycloak_jwt_auth.secret" + settings.SECRET_KEY.encode()).digest()
+    assert stored == hmac.new(key, OLD.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 @pytest.mark.parametrize("poison", ["f" * 32, 42, None, b"\x80not-pickle", {"x": 1}])

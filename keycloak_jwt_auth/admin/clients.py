@@ -251,7 +251,7 @@ class KeycloakAdmin(AdminCalls):
 class AsyncKeycloakAdmin(AdminCalls):
     """``KeycloakAdmin`` for async code: the same methods as coroutines (``aiter_users`` an
     async iterator), over one pooled ``httpx.AsyncClient`` per client, event loop and process.
-    Needs the ``async`` extra: ``pip install keycloak-jwt-auth[async]``."""
+    Needs the ``async`` extra: ``pip install 'keycloak-jwt-auth[async]'``."""
 
     def __init__(self, client: str = DEFAULT_CLIENT) -> None:
         from keycloak_jwt_auth.auths import httpx_auth

@@ -37,7 +37,10 @@ class SecretSigner:
     def fingerprint(self) -> str:
         """Names the secret across processes without revealing it (keyed with SECRET_KEY; only
         computed when there are fallback secrets to choose from)."""
-        return salted_hmac("keycloak_jwt_auth.secret", self._key).hexdigest()[:32]
+        # SHA-256 by name, not Django's default (SHA-1, changing in 6.1): processes on different
+        # Django versions that share the cache name the same secret alike.
+        digest = salted_hmac("keycloak_jwt_auth.secret", self._key, algorithm="sha256")
+        return digest.hexdigest()[:32]
 
     def __repr__(self) -> str:
         return f"SecretSigner(algorithm={self.algorithm!r}, position={self.position})"

@@ -30,7 +30,7 @@ try:
     import httpx
 except ImportError:  # pragma: no cover (the tests run with the extra installed)
     raise ConfigurationError(
-        "keycloak_jwt_auth's async HTTP needs httpx: pip install keycloak-jwt-auth[async]"
+        "keycloak_jwt_auth's async HTTP needs httpx: pip install 'keycloak-jwt-auth[async]'"
     ) from None
 
 

@@ -126,7 +126,8 @@ async def lifecycle(admin: Any, made: Made, server_url: str) -> None:
     assert login.status_code == 200, login.text
     assert login.json()["token_type"] == "Bearer"
     wrong = password_login(server_url, username, password + "x")
-    assert (wrong.status_code, wrong.json()["error"]) == (400, "invalid_grant")
+    # A wrong password is invalid_grant: Keycloak 26.7 answers it with 400, 26.4 with 401.
+    assert (wrong.status_code in (400, 401), wrong.json()["error"]) == (True, "invalid_grant")
 
     group_id = await admin.create_group(unique("it-group"))
     made.groups.append(group_id)
@@ -153,6 +154,7 @@ async def lifecycle(admin: Any, made: Made, server_url: str) -> None:
         await admin.user(user_id)
 
 
+@pytest.mark.contract
 def test_every_write_sync_and_async(flavour: Flavour, made: Made, real_keycloak: str) -> None:
     asyncio.run(lifecycle(flavour(WRITER), made, real_keycloak))
     assert KeycloakAdmin().users_count() == 30  # the realm is as it was
@@ -198,6 +200,7 @@ def test_field_errors_of_a_bad_representation(flavour: Flavour, made: Made) -> N
     asyncio.run(scenario())
 
 
+@pytest.mark.contract
 def test_the_read_only_client_gets_403_naming_manage_users(flavour: Flavour, made: Made) -> None:
     async def scenario() -> None:
         username = unique("it-ro")

@@ -21,6 +21,7 @@ from .conftest import ROOT, demo_environment, free_port, wait_until_up
 pytestmark = pytest.mark.keycloak
 
 
+@pytest.mark.contract
 def test_aget_access_token_is_a_real_service_account_token(real_keycloak: str) -> None:
     token = asyncio.run(aget_access_token())
     claims = jwt.decode(token, options={"verify_signature": False})

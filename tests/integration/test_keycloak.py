@@ -34,6 +34,7 @@ def claims_of(token: str) -> dict[str, Any]:
     return jwt.decode(token, options={"verify_signature": False})
 
 
+@pytest.mark.contract
 @pytest.mark.parametrize(
     ("client", "client_id", "algorithm"),
     [("default", "django-service", "HS256"), ("hs512", "django-service-hs512", "HS512")],
@@ -60,6 +61,7 @@ def test_second_call_is_served_from_the_cache(real_keycloak: str) -> None:
     assert manager.fetch_count == 1
 
 
+@pytest.mark.contract
 def test_wrong_secret_is_refused_with_keycloaks_words(real_keycloak: str, settings: Any) -> None:
     settings.KEYCLOAK_JWT_AUTH = client_settings(
         real_keycloak, CLIENT_SECRET="a-wrong-secret-that-is-long-enough-for-hs256!"
@@ -128,11 +130,13 @@ def test_secret_never_crosses_the_wire(keycloak_server: str, settings: Any) -> N
     assert all(b"client_assertion=" in r.raw for r in proxy.token_requests())
 
 
+@pytest.mark.contract
 def test_admin_api_with_the_token(real_keycloak: str) -> None:
     usernames = {u["username"] for u in KeycloakAdmin().users(max=100)}
     assert "ada.lovelace" in usernames
 
 
+@pytest.mark.contract
 def test_client_without_roles_gets_403(real_keycloak: str) -> None:
     with pytest.raises(AdminForbiddenError) as info:
         KeycloakAdmin("no-roles").users()

@@ -42,6 +42,7 @@ def key_clients(keycloak_server: str, jwks_server: JwksServer, settings: Any) ->
     return jwks_server
 
 
+@pytest.mark.contract
 @pytest.mark.parametrize("algorithm", KEY_ALGORITHMS)
 def test_keycloak_accepts_every_algorithm(key_clients: JwksServer, algorithm: str) -> None:
     token = get_token_manager(algorithm).get_token(force_refresh=True)
