@@ -128,7 +128,9 @@ def test_the_loop_keeps_running_while_tasks_wait_for_a_token(
         await beating
         return max(gaps)
 
-    assert asyncio.run(main()) < 0.1  # the 0.5 s token request never held the loop
+    # A loop held by the 0.5 s token request would show a gap of 0.5 s or more; a loaded machine
+    # shows gaps of a few tens of ms, which must not fail this test.
+    assert asyncio.run(main()) < 0.35  # the 0.5 s token request never held the loop
     assert len(token_calls(mocked)) == 1
 
 
