@@ -13,7 +13,7 @@ import asyncio
 import os
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from django.core.signals import setting_changed
@@ -173,11 +173,12 @@ class ClientHandler(dict[str, Client]):
         managers = ((client.name, client.built_manager()) for client in list(self.values()))
         return [(name, manager.stats) for name, manager in managers if manager is not None]
 
-    def published_keys(self) -> list[Jwk]:
-        """The public keys of every usable ``private_key_jwt`` client; clients with unusable
-        settings are left out (the system checks report them)."""
+    def published_keys(self, names: Iterable[str] | None = None) -> list[Jwk]:
+        """The public keys of the usable ``private_key_jwt`` clients among ``names`` (default:
+        every client), each key once; clients with unusable settings are left out (the system
+        checks report them)."""
         keys: list[Jwk] = []
-        for name in client_names():
+        for name in client_names() if names is None else names:
             try:
                 found = self[name].public_keys()
             except ConfigurationError:

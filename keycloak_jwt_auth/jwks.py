@@ -42,10 +42,7 @@ def key_set(client_id: str | None) -> list[Jwk] | None:
     names = [name for name in client_names() if _client_id(name) == wanted]
     if wanted is None or not names:
         return None
-    keys: list[Jwk] = []
-    for name in names:
-        keys.extend(jwk for jwk in _public_keys(name) if jwk not in keys)
-    return keys
+    return clients.published_keys(names)
 
 
 def shared_kids(keys: list[Jwk]) -> list[str]:
@@ -65,13 +62,6 @@ def _client_id(name: str) -> str | None:
         return clients[name].config.client_id
     except ConfigurationError:
         return None  # the settings checks report it
-
-
-def _public_keys(name: str) -> list[Jwk]:
-    try:
-        return clients[name].public_keys()
-    except ConfigurationError:
-        return []
 
 
 def _published_sets() -> dict[str, list[Jwk]]:
