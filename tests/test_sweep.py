@@ -37,7 +37,9 @@ from keycloak_jwt_auth import (
     KeycloakAdmin,
     KeycloakJWTAuthError,
     ServiceAccountAuth,
+    aauth_headers,
     aget_access_token,
+    auth_headers,
     get_access_token,
     get_token_manager,
     views,
@@ -55,7 +57,8 @@ FALLBACK = f"sweep-fallback-{secrets.token_hex(16)}"
 PASSWORD = f"sweep-password-{secrets.token_hex(8)}"
 TOKEN = f"sweep-token-{secrets.token_hex(16)}"
 KEY = pem("ES256", 5)
-PLANTED = [SECRET, FALLBACK, PASSWORD, TOKEN, *KEY.splitlines()[1:-1]]
+DPOP_KEY = pem("ES256", 6)
+PLANTED = [SECRET, FALLBACK, PASSWORD, TOKEN, *KEY.splitlines()[1:-1], *DPOP_KEY.splitlines()[1:-1]]
 JWT = re.compile(r"eyJ[\w-]+\.[\w-]+")  # an assertion (or any JWT)
 TOKEN_PATH = "/realms/demo/protocol/openid-connect/token"
 
@@ -118,7 +121,7 @@ secret_values = st.one_of(
     st.sampled_from([SECRET + " ", [SECRET.encode()], 10**400]),
     settings_values,
 )
-SECRET_KEYS = ("CLIENT_SECRET", "FALLBACK_SECRETS", "PRIVATE_KEY", "NEXT_PRIVATE_KEY")
+SECRET_KEYS = ("CLIENT_SECRET", "FALLBACK_SECRETS", "PRIVATE_KEY", "NEXT_PRIVATE_KEY", "DPOP_KEY")
 
 
 # --- the app, with secrets planted everywhere --------------------------------------------------
@@ -147,7 +150,8 @@ def planted_settings(server_url: str) -> dict[str, Any]:
         "SERVER_URL": server_url,
         "CLIENT_SECRET": SECRET,
         "FALLBACK_SECRETS": [FALLBACK],
-        "CLIENTS": {"keys": keys},
+        # A DPoP client: the stand-in Keycloak answers it a Bearer token, which it must refuse.
+        "CLIENTS": {"keys": keys, "dpop": {"DPOP_KEY": DPOP_KEY}},
     }
 
 
@@ -242,6 +246,10 @@ API: dict[str, Callable[[Any], Any]] = {  # the auths call an API that answers 4
     "get_access_token": lambda client: get_access_token(client),
     "aget_access_token": lambda client: asyncio.run(aget_access_token(client)),
     "get_token_manager": lambda client: get_token_manager(client).get_token(),
+    "auth_headers": lambda client: auth_headers("GET", "https://api.test/x", client=client),
+    "aauth_headers": lambda client: asyncio.run(
+        aauth_headers("GET", "https://api.test/x", client=client)
+    ),
     "KeycloakAdmin": lambda client: KeycloakAdmin(client).users(),
     "AsyncKeycloakAdmin": lambda client: asyncio.run(AsyncKeycloakAdmin(client).users()),
     "ServiceAccountAuth": lambda client: requests.get(
@@ -257,7 +265,8 @@ API: dict[str, Callable[[Any], Any]] = {  # the auths call an API that answers 4
 
 @swept(40)
 @given(
-    entry=st.sampled_from(sorted(API)), client=st.one_of(st.sampled_from(["default", "keys"]), ids)
+    entry=st.sampled_from(sorted(API)),
+    client=st.one_of(st.sampled_from(["default", "keys", "dpop"]), ids),
 )
 def test_the_python_api_and_the_auths(app: Any, entry: str, client: Any) -> None:
     sweep(lambda: API[entry](client))
