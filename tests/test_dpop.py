@@ -18,6 +18,7 @@ import jwt
 import pytest
 import requests
 from django.conf import settings
+from django.core.cache import caches
 from django.core.management import call_command
 from django.test import override_settings
 
@@ -31,7 +32,7 @@ from keycloak_jwt_auth import (
 )
 from keycloak_jwt_auth.client_auth import client_authentication
 from keycloak_jwt_auth.client_auth.dpop import DPoPSigner
-from keycloak_jwt_auth.clients import clients, get_client_config
+from keycloak_jwt_auth.clients import clients, get_client_config, get_token_manager
 from keycloak_jwt_auth.doctor.diagnose import diagnose
 from keycloak_jwt_auth.exceptions import (
     ConfigurationError,
@@ -371,3 +372,15 @@ def test_the_demo_page_shows_the_token_type_and_binding(
     assert (status["token_type"], status["bound_to"]) == ("DPoP", jkt_of(pem("ES256")))
     page = admin_client.get("/").content.decode()
     assert f"DPoP (bound to the DPoP key {jkt_of(pem('ES256'))})" in page
+
+
+def test_a_bearer_token_planted_under_a_dpop_clients_key_is_a_miss(
+    dpop_keycloak: FakeKeycloak,
+) -> None:
+    manager = get_token_manager()
+    planted = AccessToken(value="planted.bearer.token", expires_at=time.time() + 3600)
+    caches[manager.config.cache_alias].set(manager.store.key, planted.to_json(), 3600)
+    assert manager.peek() is None  # not bound to our key: never served
+    token = manager.get_token()
+    assert token.token_type == "DPoP" and token.value != planted.value
+    assert dpop_keycloak.token_requests == 1  # the planted value cost one request, no more
