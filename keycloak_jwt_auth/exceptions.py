@@ -26,6 +26,17 @@ class ConfigurationError(KeycloakJWTAuthError, ImproperlyConfigured):
     """The ``KEYCLOAK_JWT_AUTH`` setting cannot work as it is."""
 
 
+class AssertionUnusableError(ConfigurationError):
+    """A ``federated_jwt`` client's external JWT cannot be sent: unreadable, not a JWT, expired
+    or about to expire (``remaining``: its seconds of life, when it has an ``exp``), or its
+    provider failed. ``source`` names the setting and the file or callable."""
+
+    def __init__(self, message: str, *, source: str, remaining: float | None = None) -> None:
+        super().__init__(message)
+        self.source = source
+        self.remaining = remaining
+
+
 class KeycloakUnavailableError(KeycloakJWTAuthError):
     """Keycloak could not be reached, timed out, or answered with a server error."""
 

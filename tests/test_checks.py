@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import io
+import tempfile
+import time
 from collections.abc import Callable
 from typing import Any
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -176,6 +179,16 @@ def rsa_1024_pem() -> str:
     return key.private_bytes(encoding, private, serialization.NoEncryption()).decode()
 
 
+def federated(**claims: Any) -> dict[str, Any]:
+    """A federated_jwt client whose ASSERTION_FILE holds a JWT with ``claims`` over good ones."""
+    issuer = f"{str(BASE['SERVER_URL']).rstrip('/')}/realms/{BASE['REALM']}"
+    good = {"iss": "https://k8s.test", "sub": "s", "aud": [issuer], "exp": time.time() + 600}
+    token = jwt.encode({**good, **claims}, "unverified-here-" * 3, algorithm="HS256")
+    with tempfile.NamedTemporaryFile("w", suffix=".jwt", delete=False) as file:
+        file.write(token)
+    return client(AUTH_METHOD="federated_jwt", CLIENT_SECRET=None, ASSERTION_FILE=file.name)
+
+
 # One configuration per check in the table that makes it fire.
 FIRING: dict[str, Callable[[], dict[str, Any]]] = {
     "E001": lambda: {"KEYCLOAK_JWT_AUTH": ["a"]},
@@ -207,6 +220,12 @@ FIRING: dict[str, Callable[[], dict[str, Any]]] = {
     "E030": lambda: client(DPOP_KEY="a shared secret, not a key"),
     "E031": lambda: client(DPOP_KEY=pem("ES256"), DPOP_ALGORITHM="RS256"),
     "E032": lambda: client(DPOP_KEY=pem("ES256")),  # with cryptography "missing", below
+    "E040": lambda: client(AUTH_METHOD="federated_jwt", CLIENT_SECRET=None),
+    "E041": lambda: client(AUTH_METHOD="federated_jwt", ASSERTION_FILE="/nonexistent/token"),
+    "E042": lambda: client(AUTH_METHOD="federated_jwt", ASSERTION_FILE="/etc/hostname"),
+    "E043": lambda: federated(aud="https://elsewhere.test"),
+    "E044": lambda: federated(exp=time.time() - 10),
+    "E045": lambda: client(AUTH_METHOD="federated_jwt", ASSERTION_PROVIDER="no.such.thing"),
     "W001": lambda: client(CLIENT_SECRET="short"),
     "W002": lambda: {"CACHES": {"default": {"BACKEND": f"{BACKENDS}.locmem.LocMemCache"}}},
     "W003": lambda: {"CACHES": {"default": {"BACKEND": f"{BACKENDS}.dummy.DummyCache"}}},
@@ -219,6 +238,14 @@ FIRING: dict[str, Callable[[], dict[str, Any]]] = {
     "W010": lambda: client(**key_settings(NEXT_PRIVATE_KEY=pem("RS256"))),
     "W011": lambda: client(**key_settings(CLIENT_SECRET=settings.TEST_SECRET)),
     "W012": lambda: client(KEY_ID="forgotten"),
+    "W040": lambda: {
+        **federated(),
+        "KEYCLOAK_JWT_AUTH": {
+            **federated()["KEYCLOAK_JWT_AUTH"],
+            "CLIENT_SECRET": settings.TEST_SECRET,
+        },
+    },
+    "W041": lambda: client(ASSERTION_FILE="/var/run/secrets/tokens/token"),
     "W030": lambda: client(**key_settings("ES256"), DPOP_KEY=pem("ES256")),
     "W031": lambda: client(DPOP_ALGORITHM="ES256"),
     "W101": lambda: client(SERVER_URL="http://keycloak.test"),

@@ -6,6 +6,7 @@ from keycloak_jwt_auth.client_auth.assertion import (
     Signer,
     new_jti,
 )
+from keycloak_jwt_auth.client_auth.federated import FederatedJwt
 from keycloak_jwt_auth.client_auth.methods import (
     ClientSecretJwt,
     KeySigner,
@@ -18,6 +19,7 @@ __all__ = [
     "ASSERTION_TYPE",
     "ClientAuthentication",
     "ClientSecretJwt",
+    "FederatedJwt",
     "KeySigner",
     "PrivateKeyJwt",
     "Signer",

@@ -2,7 +2,8 @@
 
 ``client_secret_jwt`` signs with HMAC and the client secret (or one of ``FALLBACK_SECRETS``
 while a secret is being rotated); ``private_key_jwt`` with the client's private key (Keycloak
-reads the public key from the JWKS this app serves). Nothing outside this package knows which
+reads the public key from the JWKS this app serves); ``federated_jwt`` sends another issuer's
+JWT (``federated.py``). Nothing outside this package knows which
 method a client uses.
 """
 
@@ -10,16 +11,18 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import jwt
 from django.utils.crypto import salted_hmac
 
 from keycloak_jwt_auth.client_auth.assertion import ClientAuthentication, Signer, assertion_claims
+from keycloak_jwt_auth.client_auth.federated import FederatedJwt
 from keycloak_jwt_auth.exceptions import ConfigurationError
 from keycloak_jwt_auth.keys import load_private_key, public_jwk
 from keycloak_jwt_auth.masked import Masked, MaskedBytes
-from keycloak_jwt_auth.settings import KEY_METHOD, ClientConfig
+from keycloak_jwt_auth.settings import FEDERATED_METHOD, KEY_METHOD, SECRET_METHOD, ClientConfig
 
 logger = logging.getLogger(__name__)
 
@@ -159,10 +162,17 @@ class PrivateKeyJwt:
         return None
 
 
+METHODS: dict[str, Callable[[ClientConfig], ClientAuthentication]] = {
+    SECRET_METHOD: ClientSecretJwt,
+    KEY_METHOD: PrivateKeyJwt,
+    FEDERATED_METHOD: FederatedJwt,
+}
+
+
 def client_authentication(config: ClientConfig) -> ClientAuthentication:
     """A new instance of the method ``config`` asks for (keys are parsed here: the per-client
     handler builds it once and keeps it, so the secret Keycloak accepted is remembered)."""
-    return PrivateKeyJwt(config) if config.auth_method == KEY_METHOD else ClientSecretJwt(config)
+    return METHODS[config.auth_method](config)
 
 
 def build_client_assertion(

@@ -11,6 +11,7 @@ from keycloak_jwt_auth.settings.config import ClientConfig, build_client_config
 from keycloak_jwt_auth.settings.defaults import (
     CLIENT_SETTINGS,
     DEFAULT_CLIENT,
+    FEDERATED_METHOD,
     KEY_METHOD,
     SECRET_METHOD,
     SETTING_NAME,
@@ -29,6 +30,7 @@ __all__ = [
     "CHECKS_REFERENCE",
     "CLIENT_SETTINGS",
     "DEFAULT_CLIENT",
+    "FEDERATED_METHOD",
     "KEY_METHOD",
     "SECRET_METHOD",
     "SETTINGS_REFERENCE",

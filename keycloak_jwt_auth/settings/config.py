@@ -8,7 +8,7 @@ keeps one per client name until the settings change.
 from __future__ import annotations
 
 import dataclasses
-from urllib.parse import quote
+import os
 
 from django.views.decorators.debug import sensitive_variables
 
@@ -17,10 +17,13 @@ from keycloak_jwt_auth.masked import Masked
 
 from .credential_rules import algorithm_of, dpop_algorithm_of, uses_keys
 from .defaults import (
+    FEDERATED_METHOD,
     SETTING_NAME,
     Timeout,
     as_timeout,
     lock_seconds,
+    quote_segment,
+    realm_issuer,
 )
 from .problems import Problem
 from .reading import raw_client_settings
@@ -59,6 +62,9 @@ class ClientConfig:
     # DPoP (RFC 9449): the PEM of the key tokens are bound to, and the proofs' algorithm.
     dpop_key: str | None = dataclasses.field(default=None, repr=False)
     dpop_algorithm: str | None = None
+    # federated_jwt: where the external JWT comes from (a path, or a callable's dotted path).
+    assertion_file: str | None = None
+    assertion_provider: str | None = None
 
     @property
     def issuer(self) -> str:
@@ -77,15 +83,6 @@ class ClientConfig:
         )
 
 
-def realm_issuer(server_url: str, realm: str) -> str:
-    return f"{server_url.rstrip('/')}/realms/{quote_segment(realm)}"
-
-
-def quote_segment(value: str) -> str:
-    """One URL path segment: '/', '?', '#', spaces... are quoted, so it stays one segment."""
-    return quote(value, safe="")
-
-
 @sensitive_variables("raw")
 def build_client_config(name: str) -> ClientConfig:
     """A new config for client ``name``; raises ``ConfigurationError`` when it is unusable."""
@@ -100,6 +97,10 @@ def build_client_config(name: str) -> ClientConfig:
     realm = str(raw["REALM"])
     issuer = realm_issuer(server_url, realm)
     keys = uses_keys(raw)
+    federated = raw["AUTH_METHOD"] == FEDERATED_METHOD
+    secretless = keys or federated
+    federated_file = federated and bool(raw["ASSERTION_FILE"])
+    federated_provider = federated and not federated_file
     timeout = as_timeout(raw["TIMEOUT"])
     return ClientConfig(
         name=name,
@@ -107,8 +108,8 @@ def build_client_config(name: str) -> ClientConfig:
         realm=realm,
         client_id=str(raw["CLIENT_ID"]),
         auth_method=raw["AUTH_METHOD"],
-        client_secret=Masked("" if keys else raw["CLIENT_SECRET"]),
-        fallback_secrets=() if keys else tuple(map(Masked, raw["FALLBACK_SECRETS"] or ())),
+        client_secret=Masked("" if secretless else raw["CLIENT_SECRET"]),
+        fallback_secrets=() if secretless else tuple(map(Masked, raw["FALLBACK_SECRETS"] or ())),
         private_key=raw.pem("PRIVATE_KEY") if keys else None,  # read by the rules already
         next_private_key=raw.pem("NEXT_PRIVATE_KEY") if keys else None,
         key_id=raw["KEY_ID"] or None,
@@ -127,6 +128,9 @@ def build_client_config(name: str) -> ClientConfig:
         lock_timeout=lock_seconds(raw["LOCK_TIMEOUT"], timeout),
         dpop_key=raw.pem("DPOP_KEY"),  # read by the rules already
         dpop_algorithm=dpop_algorithm_of(raw),
+        # Only a federated client's (its rules checked their types); others ignore them (W041).
+        assertion_file=os.fspath(raw["ASSERTION_FILE"]) if federated_file else None,
+        assertion_provider=raw["ASSERTION_PROVIDER"] if federated_provider else None,
     )
 
 

@@ -25,6 +25,7 @@ from .defaults import (
     AUTH_METHODS,
     DEFAULT_ALGORITHM,
     DPOP_DEFAULT_ALGORITHM,
+    FEDERATED_METHOD,
     FILE_KEYS,
     KEY_METHOD,
     KEY_SETTINGS,
@@ -101,14 +102,15 @@ def unknown_auth_method(raw: Mapping[str, Any]) -> Iterator[Problem]:
             UNKNOWN_AUTH_METHOD,
             "AUTH_METHOD",
             f"is {raw['AUTH_METHOD']!r}, not one of {', '.join(AUTH_METHODS)}",
-            "Use 'client_secret_jwt' (Keycloak: 'Signed JWT with Client Secret') or "
-            "'private_key_jwt' (Keycloak: 'Signed JWT').",
+            "Use 'client_secret_jwt' (Keycloak: 'Signed JWT with Client Secret'), "
+            "'private_key_jwt' (Keycloak: 'Signed JWT') or 'federated_jwt' (Keycloak: 'Signed "
+            "JWT - Federated').",
         )
 
 
 def wrong_algorithm(raw: Mapping[str, Any]) -> Iterator[Problem]:
-    if raw["AUTH_METHOD"] not in AUTH_METHODS:
-        return
+    if raw["AUTH_METHOD"] not in AUTH_METHODS or raw["AUTH_METHOD"] == FEDERATED_METHOD:
+        return  # a federated client's JWT is signed by its issuer, with the issuer's algorithm
     method = raw["AUTH_METHOD"]
     allowed = KEY_ALGORITHMS if uses_keys(raw) else ALGORITHMS
     if algorithm_of(raw) not in allowed:

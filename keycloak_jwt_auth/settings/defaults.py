@@ -4,15 +4,19 @@ constants the rules and the config share."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 SETTING_NAME = "KEYCLOAK_JWT_AUTH"
 DEMO_SETTING_NAME = "KEYCLOAK_JWT_AUTH_DEMO_ALLOW_ANONYMOUS"
 DEMO_WRITE_SETTING_NAME = "KEYCLOAK_JWT_AUTH_DEMO_WRITE_CLIENT"
 DEFAULT_CLIENT = "default"
 SECRET_METHOD, KEY_METHOD = "client_secret_jwt", "private_key_jwt"
-AUTH_METHODS = (SECRET_METHOD, KEY_METHOD)
+# Keycloak's federated client authentication: the assertion is a JWT from another issuer.
+FEDERATED_METHOD = "federated_jwt"
+AUTH_METHODS = (SECRET_METHOD, KEY_METHOD, FEDERATED_METHOD)
 ALGORITHMS = ("HS256", "HS384", "HS512")
-DEFAULT_ALGORITHM = {SECRET_METHOD: "HS256", KEY_METHOD: "RS256"}
+# A federated client signs nothing: its "algorithm" is the external issuer's, never chosen here.
+DEFAULT_ALGORITHM = {SECRET_METHOD: "HS256", KEY_METHOD: "RS256", FEDERATED_METHOD: "external"}
 SECRET_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}  # RFC 7518 section 3.2
 # Settings whose change makes every derived value (configs, managers, sessions) stale.
 CLIENT_SETTINGS = frozenset({SETTING_NAME, "CACHES"})
@@ -50,6 +54,8 @@ DEFAULTS: dict[str, Any] = {
     "DPOP_KEY": None,  # PEM text of the key DPoP-bound tokens are bound to (RFC 9449), or:
     "DPOP_KEY_FILE": None,
     "DPOP_ALGORITHM": None,  # None: from the key (P-256: ES256, RSA: PS256, Ed25519: EdDSA)
+    "ASSERTION_FILE": None,  # federated_jwt: the path of a file holding another issuer's JWT, or:
+    "ASSERTION_PROVIDER": None,  # the dotted path of a callable returning one
 }
 LOCK_MARGIN = 5.0  # seconds the renewal lock outlives one request's worst case
 ASSERTION_LIFETIME_WARNING = 60  # RFC 7523 deployments, Keycloak among them, expect <= 60 s
@@ -72,7 +78,8 @@ DESCRIPTIONS: dict[str, str] = {
     "SERVER_URL": "Keycloak base URL, without `/realms/...` (required)",
     "REALM": "realm of the service-account client (required)",
     "CLIENT_ID": "client id; `iss` and `sub` of the assertion (required)",
-    "AUTH_METHOD": "`client_secret_jwt`, or `private_key_jwt`",
+    "AUTH_METHOD": "`client_secret_jwt`, `private_key_jwt`, or `federated_jwt` (a JWT from "
+    "another issuer Keycloak trusts, e.g. a Kubernetes service-account token)",
     "CLIENT_SECRET": "the shared secret (required with `client_secret_jwt`); never logged, "
     "never sent",
     "FALLBACK_SECRETS": "further secrets tried in order when Keycloak refuses the signature "
@@ -114,6 +121,10 @@ DESCRIPTIONS: dict[str, str] = {
     "DPOP_KEY_FILE": "the path of a PEM file holding `DPOP_KEY`",
     "DPOP_ALGORITHM": "the proofs' algorithm (default from the key: `ES256` for P-256, `PS256` "
     "for RSA, `EdDSA` for Ed25519)",
+    "ASSERTION_FILE": "`federated_jwt`: the path of a file holding the JWT sent as the client "
+    "assertion (a projected service-account token); read again whenever it changes",
+    "ASSERTION_PROVIDER": "`federated_jwt`: the dotted path of a callable returning that JWT "
+    "as a string, called for every token request",
 }
 
 # (key, default, meaning) rows of the settings reference.
@@ -138,3 +149,12 @@ def as_timeout(value: Any) -> Timeout:
 def lock_seconds(value: Any, timeout: Timeout) -> float:
     """``LOCK_TIMEOUT``, by default one request's worst case plus ``LOCK_MARGIN``."""
     return one_request_seconds(timeout) + LOCK_MARGIN if value is None else float(value)
+
+
+def realm_issuer(server_url: str, realm: str) -> str:
+    return f"{server_url.rstrip('/')}/realms/{quote_segment(realm)}"
+
+
+def quote_segment(value: str) -> str:
+    """One URL path segment: '/', '?', '#', spaces... are quoted, so it stays one segment."""
+    return quote(value, safe="")

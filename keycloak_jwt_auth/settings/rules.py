@@ -22,6 +22,7 @@ from django.views.decorators.debug import sensitive_variables
 from keycloak_jwt_auth.masked import kind_of
 
 from . import credential_rules as credentials
+from . import federated_rules as federated
 from .defaults import (
     ASSERTION_LIFETIME_WARNING,
     CLIENT_KEYS,
@@ -52,6 +53,7 @@ from .problems import (
     NOT_ONE_STRING,
     PLAIN_HTTP,
     REDIS_REPLICAS,
+    SECRET_WITH_FEDERATED,
     SHORT_LOCK,
     TLS_UNVERIFIED,
     UNCHECKABLE,
@@ -139,7 +141,8 @@ def unknown_key(key: str) -> Problem:
 def inherited(name: str, problem: Problem) -> Problem:
     """An unused credential a named client inherits from the top level cannot be removed from
     it: the hint says how to unset it in this client only."""
-    if problem.check not in (UNUSED_SECRET, UNUSED_KEY) or name == DEFAULT_CLIENT:
+    unused = (UNUSED_SECRET, UNUSED_KEY, SECRET_WITH_FEDERATED)
+    if problem.check not in unused or name == DEFAULT_CLIENT:
         return problem
     if problem.key in own_client_settings(name):
         return problem
@@ -407,4 +410,6 @@ RULES: tuple[Rule, ...] = (
     credentials.bad_fallback_secrets,
     credentials.unused_credentials,
     credentials.dpop_problems,
+    federated.assertion_source,
+    federated.credentials_with_federated,
 )

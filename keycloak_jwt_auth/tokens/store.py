@@ -59,8 +59,11 @@ def token_cache_key(config: ClientConfig, *, jkt: str | None = None) -> str:
 
 def credential_fingerprint(config: ClientConfig) -> str:
     """The client's secret or key, keyed with ``SECRET_KEY``: a cache's key names never help
-    to guess a secret, yet every process of one site computes the same value."""
-    credential = config.client_secret or config.private_key or ""
+    to guess a secret, yet every process of one site computes the same value. A federated
+    client's credential is where its JWT comes from (the setting, not the rotating JWT)."""
+    federated = config.assertion_file or config.assertion_provider
+    source = f"federated:{'file' if config.assertion_file else 'provider'}:{federated}"
+    credential = config.client_secret or config.private_key or (source if federated else "")
     try:
         site_key = settings.SECRET_KEY
     except ImproperlyConfigured:  # no SECRET_KEY (a bare script): the hash stays one-way
