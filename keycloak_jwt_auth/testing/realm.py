@@ -15,6 +15,8 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from keycloak_jwt_auth.testing.federated import FakeIdentityProvider
+
 # The realm-management roles the default client's service account has: the Admin API's reads.
 READ_ROLES = ("view-users", "query-users", "view-realm", "query-groups", "view-clients")
 UPDATE_PASSWORD = "UPDATE_PASSWORD"  # the required action a temporary password sets
@@ -36,12 +38,15 @@ class FakeClient:
     roles: tuple[str, ...] = READ_ROLES  # realm-management roles of its service account
     service_accounts: bool = True
     dpop_bound: bool = False  # "Require DPoP bound tokens": no token without a proof
+    # federated_jwt: the alias of the identity provider whose JWTs with this sub authenticate it.
+    federated_issuer: str | None = None
+    federated_subject: str | None = None
     id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
     user_id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
 
     @property
     def uses_keys(self) -> bool:
-        return self.secret is None
+        return self.secret is None and self.federated_issuer is None
 
     def representation(self) -> dict[str, Any]:
         """As the Admin API shows it (``GET /clients``)."""
@@ -50,13 +55,18 @@ class FakeClient:
             attributes |= {"use.jwks.url": "true", "jwks.url": self.jwks_url}
         if self.dpop_bound:
             attributes["dpop.bound.access.tokens"] = "true"
+        authenticator = "client-jwt" if self.uses_keys else "client-secret-jwt"
+        if self.federated_issuer is not None:
+            authenticator = "federated-jwt"
+            attributes["jwt.credential.issuer"] = self.federated_issuer
+            attributes["jwt.credential.sub"] = self.federated_subject or ""
         return {
             "id": self.id,
             "clientId": self.client_id,
             "enabled": True,
             "publicClient": False,
             "serviceAccountsEnabled": self.service_accounts,
-            "clientAuthenticatorType": "client-jwt" if self.uses_keys else "client-secret-jwt",
+            "clientAuthenticatorType": authenticator,
             "attributes": attributes,
             **({} if self.secret is None else {"secret": self.secret}),  # as Keycloak shows it
         }
@@ -115,6 +125,7 @@ class Realm:
         self.sessions: dict[str, list[dict[str, Any]]] = {}  # user id -> its sessions
         self.smtp: dict[str, str] | None = None  # the realm's "Email" settings: None, none
         self.sent_emails: list[dict[str, Any]] = []  # what execute-actions-email sent
+        self.identity_providers: dict[str, FakeIdentityProvider] = {}  # by alias
 
     def serve_at(self, url: str) -> None:
         """Keycloak's URLs for this realm on the server at ``url``."""
@@ -134,6 +145,22 @@ class Realm:
             client.public_keys = [_public_pem(client.private_key)]
         self.clients[client.client_id] = client
         return client
+
+    def add_identity_provider(self, alias: str, issuer: str, **fields: Any) -> FakeIdentityProvider:
+        """Trust ``issuer``'s JWTs for federated clients (``kind`` "kubernetes" or "oidc")."""
+        provider = FakeIdentityProvider(alias, issuer, **fields)
+        self.identity_providers[alias] = provider
+        return provider
+
+    def add_federated_client(
+        self, client_id: str, provider: str, subject: str, **fields: Any
+    ) -> FakeClient:
+        """A ``federated_jwt`` client: JWTs of identity provider ``provider`` (its alias) with
+        ``sub`` = ``subject`` authenticate it."""
+        fields = {"algorithm": None, **fields}
+        return self.add_client(
+            client_id, federated_issuer=provider, federated_subject=subject, **fields
+        )
 
     def client(self, client_id: str | None = None) -> FakeClient:
         return self.clients[client_id] if client_id else next(iter(self.clients.values()))

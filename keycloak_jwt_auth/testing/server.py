@@ -144,7 +144,9 @@ class FakeKeycloak(Realm):
             "REALM": self.realm,
             "CLIENT_ID": client.client_id,
         }
-        if client.uses_keys:
+        if client.federated_issuer is not None:  # ASSERTION_FILE/_PROVIDER: the test's own
+            own["AUTH_METHOD"] = "federated_jwt"
+        elif client.uses_keys:
             own |= {"AUTH_METHOD": "private_key_jwt", "PRIVATE_KEY": client.private_key}
             own["ALGORITHM"] = client.algorithm or "RS256"
         else:

@@ -21,6 +21,7 @@ from keycloak_jwt_auth.testing.dpop import (
     ProofRefused,
     confirmation,
 )
+from keycloak_jwt_auth.testing.federated import FederatedCheck, Refusal
 from keycloak_jwt_auth.testing.realm import FakeClient, Realm
 from keycloak_jwt_auth.testing.wire import Answer, oauth_error
 
@@ -60,6 +61,7 @@ class TokenEndpoint:
         self._used_jtis: dict[str, float] = {}
         self._lock = threading.Lock()
         self.proofs = ProofChecker(lambda: self.clock())  # DPoP, on Keycloak's clock
+        self.federated = FederatedCheck(realm, lambda: self.clock())
 
     def token(self, form: Mapping[str, str], dpop_proof: str | None = None) -> Answer:
         """``dpop_proof``: the request's ``DPoP`` header (checked after the client, as
@@ -104,6 +106,15 @@ class TokenEndpoint:
                     self.realm.clients[named], "java.lang.IllegalArgumentException: Parsing error"
                 ) from None
             raise UNKNOWN_CLIENT from None
+        provider = self.federated.provider_of(claims)
+        if provider is not None:
+            try:
+                federated: FakeClient = self.federated.authenticate(
+                    provider, assertion, claims, named
+                )
+                return federated
+            except Refusal as refusal:
+                raise Refused(refusal.status, "invalid_client", str(refusal)) from None
         client = self._claimed_client(claims, named)
         self._check_signature(client, header, assertion)
         self._check_claims(claims)
