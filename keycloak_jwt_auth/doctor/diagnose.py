@@ -24,6 +24,7 @@ from keycloak_jwt_auth.admin.support_calls import CALLS_BY_EXTRA_ROLE
 from keycloak_jwt_auth.auths.authorize import headers_for
 from keycloak_jwt_auth.client_auth import PrivateKeyJwt, client_authentication
 from keycloak_jwt_auth.clients import get_client_config
+from keycloak_jwt_auth.doctor.federated import check_assertion, federated_client_finding
 from keycloak_jwt_auth.doctor.probe import (
     AUTHENTICATORS,
     FAIL,
@@ -40,7 +41,7 @@ from keycloak_jwt_auth.doctor.probe import (
 )
 from keycloak_jwt_auth.exceptions import ConfigurationError, KeycloakJWTAuthError, server_text
 from keycloak_jwt_auth.http.transport import exchange, json_body
-from keycloak_jwt_auth.settings import KEY_METHOD, SETTING_NAME, client_names
+from keycloak_jwt_auth.settings import FEDERATED_METHOD, KEY_METHOD, SETTING_NAME, client_names
 from keycloak_jwt_auth.settings.checks import UNFIT_CACHES
 
 __all__ = ["CHECKS", "FAIL", "OK", "WARN", "Finding", "diagnose"]
@@ -154,6 +155,8 @@ def check_client_configuration(probe: Probe) -> Finding | None:
     if authenticator != expected:
         hint = f"{screen}: Client Authenticator '{label}' (AUTH_METHOD is {method})."
         return Finding("client", FAIL, f"the client authenticator is {authenticator!r}", hint)
+    if method == FEDERATED_METHOD:
+        return federated_client_finding(probe, attributes, label)
     if probe.config.auth_method == KEY_METHOD:
         if attributes.get("use.jwks.url") != "true" or not attributes.get("jwks.url"):
             message = "the client does not read its public keys from a JWKS URL"
@@ -307,6 +310,7 @@ def check_cache(probe: Probe) -> Finding | None:
 CHECKS: list[Check] = [
     check_server,
     check_realm,
+    check_assertion,
     check_token,
     check_clock,
     check_refresh_margin,

@@ -26,7 +26,7 @@ from keycloak_jwt_auth.exceptions import (
     TLSError,
 )
 from keycloak_jwt_auth.http.transport import TOKEN_BODY_LIMIT, exchange, json_body, run_flow
-from keycloak_jwt_auth.settings import KEY_METHOD, SECRET_METHOD, ClientConfig
+from keycloak_jwt_auth.settings import FEDERATED_METHOD, KEY_METHOD, SECRET_METHOD, ClientConfig
 from keycloak_jwt_auth.tokens.flow import REALM_MISSING, SERVER_URL_PATH_HINT, token_flow
 from keycloak_jwt_auth.tokens.token import AccessToken
 
@@ -39,6 +39,7 @@ CLIENT_SCREEN = "Keycloak: Clients > {client_id}"
 AUTHENTICATORS = {
     SECRET_METHOD: ("client-secret-jwt", "Signed JWT with client secret"),
     KEY_METHOD: ("client-jwt", "Signed JWT"),
+    FEDERATED_METHOD: ("federated-jwt", "Signed JWT - Federated"),
 }
 
 
@@ -223,6 +224,13 @@ TOKEN_HINTS = [  # (words in Keycloak's error_description, the AUTH_METHOD or No
     ),
     (
         "Invalid client or Invalid client credentials",
+        FEDERATED_METHOD,
+        "Keycloak has no client trusting this JWT: {screen} > Credentials must name the "
+        "identity provider whose issuer is the JWT's iss, and the JWT's sub as the subject "
+        "(the 'assertion' line shows both); the provider must reach the issuer's keys.",
+    ),
+    (
+        "Invalid client or Invalid client credentials",
         None,
         "No client {client_id} here that authenticates with '{authenticator}': check "
         "CLIENT_ID and REALM, and {screen} > Credentials > Client Authenticator.",
@@ -233,6 +241,13 @@ TOKEN_HINTS = [  # (words in Keycloak's error_description, the AUTH_METHOD or No
         None,
         "The client requires DPoP bound tokens: set DPOP_KEY_FILE to a key of its own "
         "('manage.py keycloak_keys generate --dpop > dpop.pem').",
+    ),
+    (
+        "issued too far in the past",
+        FEDERATED_METHOD,
+        "Keycloak accepts a kubernetes provider's JWT up to 3600 s after its iat (an oidc "
+        "provider's: 300 s): keep the projected volume's expirationSeconds at 3600 (the kubelet "
+        "replaces the token at 80% of it), or make ASSERTION_PROVIDER return fresh JWTs.",
     ),
     ("issued", None, CLOCK_FIX),
     ("not active", None, CLOCK_FIX),
