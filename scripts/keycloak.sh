@@ -6,7 +6,8 @@
 #
 # Environment: KEYCLOAK_PORT (8080), KEYCLOAK_MANAGEMENT_PORT (9000), KEYCLOAK_HOME (an existing
 # install: skips the download), KEYCLOAK_VERSION (26.7.3), JAVA_HOME, KEYCLOAK_START_TIMEOUT (240 s),
-# DEMO_PORT (8000: the demo server, whose JWKS the key clients read) or KEYCLOAK_DEMO_JWKS_BASE.
+# DEMO_PORT (8000: the demo server, whose JWKS the key clients read) or KEYCLOAK_DEMO_JWKS_BASE,
+# KEYCLOAK_TEST_ISSUER_PORT (KEYCLOAK_PORT + 9: the federated client's test issuer).
 set -euo pipefail
 
 # Supported: Keycloak 26.4 (DPoP generally available) to 26.7. scripts/test.sh runs every test on
@@ -22,6 +23,10 @@ START_TIMEOUT="${KEYCLOAK_START_TIMEOUT:-240}"
 # JWKS view, one URL per client: ${KEYCLOAK_DEMO_JWKS_BASE}/<client id>.json in the realm file
 # (Keycloak fills it in on import), so no client accepts another client's key.
 export KEYCLOAK_DEMO_JWKS_BASE="${KEYCLOAK_DEMO_JWKS_BASE:-http://127.0.0.1:${DEMO_PORT:-8000}/.well-known/jwks}"
+# The test issuer the federated client trusts (identity provider test-kubernetes): served by
+# tests/integration/test_federated.py on this port while they run (Keycloak reads its discovery
+# document and keys when a federated client authenticates, not at import).
+export KEYCLOAK_TEST_ISSUER_URL="${KEYCLOAK_TEST_ISSUER_URL:-http://127.0.0.1:${KEYCLOAK_TEST_ISSUER_PORT:-$((PORT + 9))}}"
 PID_FILE="$RUN/keycloak.pid"
 LOG_FILE="$RUN/keycloak.log"
 REALM_DIR="$ROOT/keycloak"
@@ -74,6 +79,16 @@ keycloak_home() {
   echo "$home"
 }
 
+features() {
+  # client-secret-rotation: a preview feature (the realm's secret-rotation policy). Federated
+  # client authentication (the realm's test-kubernetes provider and django-federated client) is
+  # on by default from 26.6; before, Keycloak refuses to import the realm without it.
+  case "$KEYCLOAK_VERSION" in
+    26.[0-5].*) echo client-secret-rotation,client-auth-federated,kubernetes-service-accounts ;;
+    *) echo client-secret-rotation ;;
+  esac
+}
+
 ready() { curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$MANAGEMENT_PORT/health/ready"; }
 
 start() {
@@ -98,7 +113,7 @@ start() {
       --http-host=127.0.0.1 --http-port="$PORT" \
       --http-management-port="$MANAGEMENT_PORT" \
       --import-realm --health-enabled=true \
-      --features=client-secret-rotation  # a preview feature: the realm's secret-rotation policy
+      --features="$(features)"
   local deadline=$((SECONDS + START_TIMEOUT))
   until ready 2>/dev/null; do
     if ! running_pid >/dev/null; then
