@@ -5,6 +5,8 @@ as Keycloak 26.7.3 checks it (measured: tests/integration/test_federated.py)."""
 from __future__ import annotations
 
 import logging
+import re
+import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +32,8 @@ from keycloak_jwt_auth.settings.rules import client_problems
 from keycloak_jwt_auth.testing import ASSERTION_TYPE, FakeKeycloak
 from keycloak_jwt_auth.testing.issuer import ProjectedToken, TestIssuer
 from keycloak_jwt_auth.tokens.store import token_cache_key
+
+from .reports import failure, rendered
 
 SUBJECT = "system:serviceaccount:default:django-service"
 PROVIDED: list[Any] = []  # what provide() returns next (a test sets it)
@@ -428,3 +432,38 @@ def test_the_doctor_names_a_subject_keycloak_does_not_expect(
     assert findings["token"].status == FAIL
     assert "Invalid client" in findings["token"].message
     assert "the JWT's sub as the subject" in findings["token"].hint
+
+
+# --- error reports: Django's debug page and error e-mails, DEBUG on and off -----------------
+
+JWT_SHAPE = re.compile(r"eyJ[\w-]+\.[\w-]+")
+
+
+def provide_with_a_secret() -> str:
+    credential = f"provider-credential-{PROVIDED[1]}"  # a local the error page would show
+    raise RuntimeError(f"the identity service refused {credential}")
+
+
+@pytest.mark.parametrize("case", ["expired file", "expired provider", "provider raises"])
+def test_no_error_report_shows_the_jwt_or_what_the_provider_held(
+    kc: FakeKeycloak, projected: ProjectedToken, issuer: TestIssuer, case: str
+) -> None:
+    planted = secrets.token_hex(8)
+    expired = issuer.service_account_token(
+        "default", "django-service", kc.issuer, issued_at=time.time() - 4000
+    )
+    PROVIDED[:] = [expired, planted]
+    source = {
+        "expired file": {"ASSERTION_FILE": projected.path},
+        "expired provider": {"ASSERTION_PROVIDER": PROVIDER},
+        "provider raises": {"ASSERTION_PROVIDER": f"{__name__}.provide_with_a_secret"},
+    }[case]
+    with federated(kc, **source):
+        if case == "expired file":
+            get_access_token()  # built and served while the file was fresh
+        projected.rotate(expired)
+        exc_info = failure(lambda: get_access_token(force_refresh=True))
+    assert exc_info is not None and isinstance(exc_info[1], AssertionUnusableError)
+    for report in rendered(exc_info):
+        assert not JWT_SHAPE.search(report)
+        assert planted not in report

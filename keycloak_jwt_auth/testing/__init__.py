@@ -29,11 +29,15 @@ keycloak_jwt_auth.testing --port N`` serves one for local development. Each fake
 their own random secrets, and the token cache key covers the credential: a later fake on a
 reused port never sees an earlier one's token.
 Private-key clients (``private_key_jwt``) need ``cryptography`` to verify their signatures.
+Federated clients (``federated_jwt``) authenticate with another issuer's JWT: see
+``add_identity_provider``, ``add_federated_client`` and ``issuer`` (an OIDC test issuer and a
+kubelet-like token file).
 
 Its parts: ``server`` (``FakeKeycloak``, the HTTP shell: routing, faults, settings, counters),
 ``token_endpoint`` (the assertion checks and the tokens), ``admin_api`` (the routes and
 Keycloak's role rules; ``admin_support`` the client-role, organization, session and e-mail
-routes), ``realm`` (the in-memory realm they read and write), ``wire`` (the ``Answer`` they
+routes; ``federated`` federated client authentication), ``realm`` (the in-memory realm they
+read and write), ``wire`` (the ``Answer`` they
 give the shell); for tests, ``overlay`` (the project's settings pointed at a fake) and
 ``offline`` (the guard against real token requests). The fake's own parts state what
 Keycloak does and import nothing of the client; only ``offline`` wraps its token request.
