@@ -7,7 +7,8 @@ client authenticates with a JWT from an identity provider the realm trusts, chec
   signature, or a form ``client_id`` naming another client: 401 "Invalid client or Invalid
   client credentials";
 - ``aud`` exactly the realm issuer, one audience (400 "Invalid token audience" / "Multiple
-  audiences not allowed"); ``exp`` required and not past (400 "Token is not active");
+  audiences not allowed"); ``exp`` required (400 "Token exp claim is required") and not past
+  (400 "Token is not active");
 - ``kubernetes`` providers accept the same JWT again up to 3600 s after its ``iat``; ``oidc``
   providers at most 300 s after it (``max_age``, Keycloak's ``fedClientAssertionMaxExp``) and
   once (``jti`` required; ``reuse``: ``supportsClientAssertionReuse``) — 400 "Token was issued
@@ -119,6 +120,8 @@ class FederatedCheck:
         if audiences[0] != self.realm.issuer:
             raise Refusal(400, "Invalid token audience")
         expires = claims.get("exp")
+        if expires is None:
+            raise Refusal(400, "Token exp claim is required")
         if not isinstance(expires, (int, float)) or expires <= now or claims.get("nbf", 0) > now:
             raise Refusal(400, "Token is not active")
         if now - claims.get("iat", now) > provider.longest_age:

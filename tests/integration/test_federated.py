@@ -24,6 +24,7 @@ from keycloak_jwt_auth import (
     get_access_token,
 )
 from keycloak_jwt_auth.doctor.diagnose import OK, diagnose
+from keycloak_jwt_auth.testing import FakeKeycloak
 from keycloak_jwt_auth.testing.issuer import ProjectedToken, TestIssuer
 from support.keycloak_events import token_events
 
@@ -51,7 +52,7 @@ def known_to_keycloak(issuer: TestIssuer) -> None:
     token = issuer.service_account_token(NAMESPACE, CLIENT, REALM_ISSUER)
     form = {"grant_type": "client_credentials", "client_assertion": token}
     form["client_assertion_type"] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 30
     while (
         requests.post(
             f"{REALM_ISSUER}/protocol/openid-connect/token", data=form, timeout=10
@@ -186,3 +187,69 @@ def test_the_doctor_reports_the_assertion_and_keycloaks_federated_client(
     assert findings["client"].message == (
         f"Signed JWT - Federated: identity provider 'test-kubernetes', subject {subject!r}"
     )
+
+
+# --- FakeKeycloak and Keycloak 26.7.3 answer the same federated assertions alike ------------
+
+AGREEMENT_CASES: dict[str, dict[str, Any]] = {
+    "good": {},
+    "client_id of the client": {"_client_id": CLIENT},
+    "client_id of another client": {"_client_id": "django-service"},
+    "unknown sub": {"sub": "system:serviceaccount:demo:stranger"},
+    "aud with a trailing slash": {"aud": "{issuer}/"},
+    "aud = token endpoint": {"aud": "{issuer}/protocol/openid-connect/token"},
+    "two auds": {"aud": ["{issuer}", "api"]},
+    "aud a string": {"aud": "{issuer}"},
+    "expired": {"_issued_at": -700, "_lifetime": 600},
+    "no exp": {"exp": None},
+    "no jti": {"jti": None},
+    "iat 3700 s ago, exp ahead": {"_issued_at": -3700, "_lifetime": 7200},
+    "bad signature": {"_forged": True},
+}
+
+
+def federated_answer(
+    issuer: TestIssuer, realm_issuer: str, case: dict[str, Any], *, twice: bool = False
+) -> tuple[int, str, str]:
+    spec = dict(case)
+    lifetime, issued_at = spec.pop("_lifetime", 600), time.time() + spec.pop("_issued_at", 0)
+    forged, client_id = spec.pop("_forged", False), spec.pop("_client_id", None)
+    aud = spec.pop("aud", [realm_issuer])
+    aud = [a.format(issuer=realm_issuer) for a in aud] if isinstance(aud, list) else aud
+    subject = spec.pop("sub", f"system:serviceaccount:{NAMESPACE}:{CLIENT}")
+    aud = aud.format(issuer=realm_issuer) if isinstance(aud, str) else aud
+    token = issuer.mint(subject, aud, lifetime=lifetime, issued_at=issued_at, **spec)
+    if forged:
+        token = token.rsplit(".", 1)[0] + ".c2lnbmF0dXJl"
+    form = {"grant_type": "client_credentials", "client_assertion": token}
+    form["client_assertion_type"] = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    if client_id:
+        form["client_id"] = client_id
+    url = f"{realm_issuer}/protocol/openid-connect/token"
+    for _ in range(2 if twice else 1):
+        answer = requests.post(url, data=form, timeout=10)
+    body = answer.json()
+    return answer.status_code, body.get("error", ""), body.get("error_description", "")
+
+
+def test_fake_and_real_keycloak_agree_on_federated_assertions(
+    issuer: TestIssuer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with FakeKeycloak() as fake:
+        fake.add_identity_provider("test-kubernetes", issuer.url)
+        subject = f"system:serviceaccount:{NAMESPACE}:{CLIENT}"
+        fake.add_federated_client(CLIENT, "test-kubernetes", subject)
+        rows = [
+            (
+                name,
+                *(federated_answer(issuer, target, case) for target in (REALM_ISSUER, fake.issuer)),
+            )
+            for name, case in AGREEMENT_CASES.items()
+        ]
+        reused = [federated_answer(issuer, t, {}, twice=True) for t in (REALM_ISSUER, fake.issuer)]
+    rows.append(("the same JWT twice", *reused))
+    with capsys.disabled():
+        print("\n| case | Keycloak 26.7.3 | FakeKeycloak |\n|---|---|---|")
+        for name, real, faked in rows:
+            print(f"| {name} | {real} | {faked} |")
+    assert [(name, real) for name, real, _ in rows] == [(name, faked) for name, _, faked in rows]
