@@ -4,6 +4,7 @@ as Keycloak 26.7.3 checks it (measured: tests/integration/test_federated.py)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
@@ -33,6 +34,7 @@ from keycloak_jwt_auth.testing import ASSERTION_TYPE, FakeKeycloak
 from keycloak_jwt_auth.testing.issuer import ProjectedToken, TestIssuer
 from keycloak_jwt_auth.tokens.store import token_cache_key
 
+from .conftest import run_command
 from .reports import failure, rendered
 
 SUBJECT = "system:serviceaccount:default:django-service"
@@ -467,3 +469,17 @@ def test_no_error_report_shows_the_jwt_or_what_the_provider_held(
     for report in rendered(exc_info):
         assert not JWT_SHAPE.search(report)
         assert planted not in report
+
+
+def test_the_commands_work_for_a_federated_client_and_show_no_jwt(
+    kc: FakeKeycloak, projected: ProjectedToken
+) -> None:
+    with federated(kc, ASSERTION_FILE=projected.path):
+        out, err, code = run_command("fetch_token", "--json")
+        keys_out, _, keys_code = run_command("keycloak_keys", "jwks")
+        doctor_out, _, _ = run_command("keycloak_doctor")
+    assert code == 0 and json.loads(out)["token_type"] == "Bearer"
+    assert keys_code == 0 and json.loads(keys_out) == {"keys": []}
+    token = Path(projected.path).read_text()
+    assert token not in out + err + keys_out + doctor_out
+    assert "OK   assertion" in doctor_out
