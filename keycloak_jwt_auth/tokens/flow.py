@@ -9,8 +9,8 @@ it as the ``Send``'s own error. A driver pumps it: ``http.transport.run_flow`` (
 ``Pause`` (sleep, keep a cross-process lock alive) is the driver's caller's business.
 
 Only the assertion travels; the form never carries ``client_secret``. A DPoP client's ``Send``s
-carry a proof header each (and one retry on ``use_dpop_nonce``). The next place a step goes: a
-token exchange ``Send`` after the client's own token.
+carry a proof header each (and one retry on ``use_dpop_nonce``). A token exchange
+(``tokens/exchange.py``) is this same flow with the exchange's form fields.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import unquote
 
@@ -74,8 +74,10 @@ def token_flow(
     retries: int | None = None,
     now: float | None = None,
     dpop: DPoPSigner | None = None,
+    grant: Mapping[str, str] | None = None,
 ) -> TokenFlow:
-    """Fetch a token with ``client_credentials``.
+    """Fetch a token with ``client_credentials`` (or with the form fields of another ``grant``:
+    the token exchange of ``tokens/exchange.py``, under the same rules).
 
     Each request carries a fresh assertion. A refused signature moves on to the method's next
     credential (``hint`` names the one to try first, see ``ClientSecretJwt``); any other OAuth
@@ -85,7 +87,7 @@ def token_flow(
     and the token must come back bound to its key; a ``use_dpop_nonce`` refusal that brings a
     new nonce gets one more request (a new proof with it, and a fresh assertion)."""
     retries = config.retries if retries is None else retries
-    send = token_request(config, dpop, now=now)
+    send = token_request(config, dpop, now=now, grant=grant)
     bound_to = None if dpop is None else dpop.jkt
     for attempt in range(retries + 1):
         refusal: OAuthError | None = None
@@ -127,10 +129,18 @@ def token_flow(
 
 
 def token_request(
-    config: ClientConfig, dpop: DPoPSigner | None = None, *, now: float | None = None
+    config: ClientConfig,
+    dpop: DPoPSigner | None = None,
+    *,
+    now: float | None = None,
+    grant: Mapping[str, str] | None = None,
 ) -> Callable[[str], Send]:
-    """The ``Send`` of a token request carrying a given assertion (and a new DPoP proof)."""
+    """The ``Send`` of a token request carrying a given assertion (and a new DPoP proof):
+    ``client_credentials`` with the client's ``SCOPE``, or the fields of ``grant``."""
     url = config.token_endpoint
+    client_credentials = {"grant_type": "client_credentials"}
+    if config.scope:
+        client_credentials["scope"] = config.scope
 
     def unavailable(reason: str) -> KeycloakUnavailableError:
         return TokenEndpointUnavailableError(f"Cannot reach the token endpoint {url}: {reason}")
@@ -142,13 +152,11 @@ def token_request(
 
     def send(assertion: str) -> Send:
         form = {
-            "grant_type": "client_credentials",
+            **(grant or client_credentials),
             "client_id": config.client_id,
             "client_assertion_type": ASSERTION_TYPE,
             "client_assertion": assertion,
         }
-        if config.scope:
-            form["scope"] = config.scope
         headers = TOKEN_HEADERS
         if dpop is not None:
             headers = {**TOKEN_HEADERS, "DPoP": dpop.proof("POST", url, now=now)}

@@ -260,8 +260,9 @@ class TokenManager:
         self.fetch_count += 1
         renewal, started = self.store.holds_usable(time.time()), time.perf_counter()
         hint = self.store.shared_secret_choice() if self.authentication.wants_hint() else None
-        flow = token_flow(self.config, self.authentication, hint=hint, dpop=self.dpop)
-        fetch = Fetch(flow, functools.partial(self.store.extend_lock, flight.lock_owner))
+        fetch = Fetch(
+            self._token_flow(hint), functools.partial(self.store.extend_lock, flight.lock_owner)
+        )
         try:
             yield fetch
         except Exception as exc:
@@ -290,6 +291,10 @@ class TokenManager:
         self.store.release(flight.lock_owner)
         self._land(flight, token=token)
         report(self.config.name, self.stats, started, renewal, token=token)
+
+    def _token_flow(self, hint: object) -> TokenFlow:
+        """The flow one fetch pumps (``tokens/exchange.py`` asks for another token)."""
+        return token_flow(self.config, self.authentication, hint=hint, dpop=self.dpop)
 
     def _land(
         self,

@@ -37,12 +37,15 @@ SECRET_CHOICE_TIMEOUT = 30 * 24 * 3600  # seconds; a rotation is over long befor
 LOCK_CLOCK_SKEW = 5.0  # seconds hosts' clocks may differ when they judge a lock's deadline
 
 
-def token_cache_key(config: ClientConfig, *, jkt: str | None = None) -> str:
+def token_cache_key(
+    config: ClientConfig, *, jkt: str | None = None, audience: str | None = None
+) -> str:
     """One key per server, realm, client, scope, algorithm and credential (hashed:
     memcached-safe), and per DPoP key (``jkt``, its thumbprint: a new key means a new token,
-    never one it cannot use). The credential counts because a URL can name two servers in
-    turn: each ``FakeKeycloak`` has its own random secret, and a later one on a reused port
-    must not be served the token of the one before."""
+    never one it cannot use), and per ``audience`` (a token exchanged for one API). The
+    credential counts because a URL can name two servers in turn: each ``FakeKeycloak`` has
+    its own random secret, and a later one on a reused port must not be served the token of
+    the one before."""
     parts: tuple[str, ...] = (
         config.server_url,
         config.realm,
@@ -53,6 +56,8 @@ def token_cache_key(config: ClientConfig, *, jkt: str | None = None) -> str:
     )
     if jkt is not None:
         parts += (f"dpop:{jkt}",)
+    if audience is not None:
+        parts += (f"audience:{audience}",)
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
     return f"keycloak_jwt_auth:v1:token:{digest}"
 
@@ -101,12 +106,14 @@ def _get_decodable(key: str) -> Callable[[Any], Any]:
 class TokenStore:
     """One client's token in memory and in the shared cache, and its cross-process lock."""
 
-    def __init__(self, config: ClientConfig, *, bound_to: str | None = None) -> None:
+    def __init__(
+        self, config: ClientConfig, *, bound_to: str | None = None, audience: str | None = None
+    ) -> None:
         self.client = config.name
         self.client_id = config.client_id
         self.cache_alias = config.cache_alias
         self.bound_to = bound_to  # a DPoP client's key thumbprint: its tokens must be bound to it
-        self.key = token_cache_key(config, jkt=bound_to)
+        self.key = token_cache_key(config, jkt=bound_to, audience=audience)
         self.lock_key = f"{self.key}:lock"
         self.secret_choice_key = f"{self.key}:secret"
         self.lock_timeout = max(1, math.ceil(config.lock_timeout))
