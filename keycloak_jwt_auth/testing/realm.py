@@ -41,6 +41,10 @@ class FakeClient:
     # federated_jwt: the alias of the identity provider whose JWTs with this sub authenticate it.
     federated_issuer: str | None = None
     federated_subject: str | None = None
+    # Standard token exchange switched on ("standard.token.exchange.enabled"), and the
+    # audiences available to it (an audience mapper or a client role of each, in Keycloak).
+    standard_token_exchange: bool = False
+    exchange_audiences: tuple[str, ...] = ()
     id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
     user_id: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
 
@@ -60,6 +64,8 @@ class FakeClient:
             authenticator = "federated-jwt"
             attributes["jwt.credential.issuer"] = self.federated_issuer
             attributes["jwt.credential.sub"] = self.federated_subject or ""
+        if self.standard_token_exchange:
+            attributes["standard.token.exchange.enabled"] = "true"
         return {
             "id": self.id,
             "clientId": self.client_id,
@@ -161,6 +167,17 @@ class Realm:
         return self.add_client(
             client_id, federated_issuer=provider, federated_subject=subject, **fields
         )
+
+    def allow_token_exchange(self, client_id: str | None = None, *audiences: str) -> None:
+        """Switch on standard token exchange for ``client_id`` (default: the first client)
+        and make ``audiences`` available to it; an audience the realm lacks is added as a
+        client with no credential (an API that only receives tokens)."""
+        client = self.client(client_id)
+        client.standard_token_exchange = True
+        client.exchange_audiences = (*client.exchange_audiences, *audiences)
+        for audience in audiences:
+            if audience not in self.clients:
+                self.add_client(audience, algorithm=None, roles=(), service_accounts=False)
 
     def client(self, client_id: str | None = None) -> FakeClient:
         return self.clients[client_id] if client_id else next(iter(self.clients.values()))

@@ -136,6 +136,11 @@ class FakeKeycloak(Realm):
         path = urlsplit(self.token_endpoint).path
         return sum(1 for method, p in list(self.received) if method == "POST" and p == path)
 
+    @property
+    def exchanges(self) -> list[tuple[str, str | None]]:
+        """(client id, audience) of every token exchange it granted so far."""
+        return list(self._tokens.exchanges)
+
     def settings(self, client_id: str | None = None, **overrides: Any) -> dict[str, Any]:
         """A ``KEYCLOAK_JWT_AUTH`` dict for ``client_id`` (default: the first client) here."""
         client = self.client(client_id)

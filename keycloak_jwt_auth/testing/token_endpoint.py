@@ -23,6 +23,8 @@ from keycloak_jwt_auth.testing.dpop import (
 )
 from keycloak_jwt_auth.testing.federated import FederatedCheck, Refusal
 from keycloak_jwt_auth.testing.realm import FakeClient, Realm
+from keycloak_jwt_auth.testing.token_exchange import GRANT_TYPE as EXCHANGE_GRANT
+from keycloak_jwt_auth.testing.token_exchange import exchange
 from keycloak_jwt_auth.testing.wire import Answer, oauth_error
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"  # RFC 7523
@@ -62,6 +64,7 @@ class TokenEndpoint:
         self._lock = threading.Lock()
         self.proofs = ProofChecker(lambda: self.clock())  # DPoP, on Keycloak's clock
         self.federated = FederatedCheck(realm, lambda: self.clock())
+        self.exchanges: list[tuple[str, str | None]] = []  # (client id, audience) exchanged
 
     def token(self, form: Mapping[str, str], dpop_proof: str | None = None) -> Answer:
         """``dpop_proof``: the request's ``DPoP`` header (checked after the client, as
@@ -72,6 +75,8 @@ class TokenEndpoint:
             client = self.authenticate(form)
         except Refused as refused:
             return refused.answer
+        if form.get("grant_type") == EXCHANGE_GRANT:
+            return self._exchange(client, form)
         if form.get("grant_type") != "client_credentials":
             return oauth_error(400, "unsupported_grant_type", "Unsupported grant_type")
         jkt = None
@@ -83,7 +88,17 @@ class TokenEndpoint:
         if not client.service_accounts:
             description = "Client not enabled to retrieve service account"
             return oauth_error(400, "unauthorized_client", description)
-        return Answer(200, self._token_response(client, jkt))
+        return Answer(200, self._token_response(client, jkt=jkt))
+
+    def _exchange(self, client: FakeClient, form: Mapping[str, str]) -> Answer:
+        """A standard token exchange (``token_exchange.py``), counted when it succeeds."""
+        answer = exchange(
+            self.realm, client, form, verify=self.verify_token, issue=self._token_response
+        )
+        if answer.status == 200:
+            with self._lock:
+                self.exchanges.append((client.client_id, form.get("audience")))
+        return answer
 
     def authenticate(self, form: Mapping[str, str]) -> FakeClient:
         """The client the form's assertion authenticates, or ``Refused`` as Keycloak 26 words
@@ -213,7 +228,11 @@ class TokenEndpoint:
                 raise _invalid("Token reuse detected")
             self._used_jtis[jti] = expires_at
 
-    def _token_response(self, client: FakeClient, jkt: str | None = None) -> dict[str, Any]:
+    def _token_response(
+        self, client: FakeClient, audience: str | None = None, jkt: str | None = None
+    ) -> dict[str, Any]:
+        """A token of ``client``'s service account; with ``audience``, one exchanged for it:
+        ``aud`` = that one string, ``resource_access`` reduced to its roles."""
         now, lifespan = int(self.clock()), self.realm.token_lifespan
         claims: dict[str, Any] = {
             "exp": now + lifespan,
@@ -231,6 +250,12 @@ class TokenEndpoint:
         if client.roles:
             claims["aud"] = "realm-management"
             claims["resource_access"] = {"realm-management": {"roles": list(client.roles)}}
+        if audience is not None:
+            claims["aud"] = audience
+            claims["resource_access"] = {
+                name: roles for name, roles in claims.get("resource_access", {}).items()
+                if name == audience
+            }  # fmt: skip
         if jkt is not None:
             claims["cnf"] = confirmation(jkt)
         return {
