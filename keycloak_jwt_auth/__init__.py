@@ -34,6 +34,7 @@ from .exceptions import (
     TLSError,
     TokenEndpointError,
     TokenEndpointUnavailableError,
+    TokenExchangeError,
     UnauthorizedClientError,
 )
 from .tokens.manager import TokenManager
@@ -69,6 +70,7 @@ __all__ = [
     "ServiceAccountAuth",
     "TokenEndpointError",
     "TokenEndpointUnavailableError",
+    "TokenExchangeError",
     "TokenManager",
     "UnauthorizedClientError",
     "aauth_headers",

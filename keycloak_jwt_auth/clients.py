@@ -30,6 +30,7 @@ from keycloak_jwt_auth.settings import (
     build_client_config,
     client_names,
 )
+from keycloak_jwt_auth.tokens.exchange import ExchangeManager, check_audience
 from keycloak_jwt_auth.tokens.manager import TokenManager
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ class Client:
         self.name = name
         self._lock = threading.RLock()  # a part's build may need another part
         self._kept: dict[str, Any] = {}  # what layers above keep here (see ``keep``)
+        self._exchanges: dict[str, TokenManager] = {}  # audience -> its exchange's manager
         # Pooled httpx clients belong to the event loop (and process) that opened them.
         self._async_clients: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, httpx.AsyncClient
@@ -96,6 +98,29 @@ class Client:
         """The DPoP key's signer (and the nonces servers asked for), or None: Bearer tokens.
         The manager's own: token requests and calls share one key and one nonce book."""
         return self.manager.dpop
+
+    def manager_for(self, audience: str | None) -> TokenManager:
+        """The manager of this client's own token (``audience`` None), or of its token for
+        ``audience``, exchanged from its own (one per audience, made on first use)."""
+        if audience is None:
+            return self.manager
+        found = self._exchanges.get(audience)
+        if found is None:
+            with self._lock:
+                found = self._exchanges.get(audience) or self._new_exchange(audience)
+        return found
+
+    def _new_exchange(self, audience: str) -> TokenManager:
+        check_audience(audience)
+        if self.dpop is not None:
+            raise ConfigurationError(
+                f"Client {self.name!r} has DPoP-bound tokens (DPOP_KEY): a token for one "
+                "audience is not exchanged for it, because Keycloak's standard token exchange "
+                "would issue a Bearer token, undoing the binding. Use another client without "
+                "DPOP_KEY for per-audience tokens."
+            )
+        manager = self._exchanges[audience] = ExchangeManager(self.manager, audience)
+        return manager
 
     def built_manager(self) -> TokenManager | None:
         """The manager if it was built (building nothing)."""
@@ -141,8 +166,9 @@ class Client:
         self._kept = {}
         self._async_clients = weakref.WeakKeyDictionary()
         manager = self.built_manager()
-        if manager is not None:
-            manager.forget_process_state()
+        for built in [manager, *self._exchanges.values()]:
+            if built is not None:
+                built.forget_process_state()
 
 
 class ClientHandler(dict[str, Client]):
@@ -208,11 +234,20 @@ def get_token_manager(client: str = DEFAULT_CLIENT) -> TokenManager:
     return clients[client].manager
 
 
-def get_access_token(client: str = DEFAULT_CLIENT, *, force_refresh: bool = False) -> str:
-    """The access token of ``client``, from memory or the shared cache when it can be."""
-    return clients[client].manager.get_token(force_refresh=force_refresh).value
+def get_access_token(
+    client: str = DEFAULT_CLIENT, *, audience: str | None = None, force_refresh: bool = False
+) -> str:
+    """The access token of ``client``, from memory or the shared cache when it can be. With
+    ``audience``: a token for that audience only (a client id of the realm), exchanged from
+    the client's own token and cached per (client, audience) the same way."""
+    owner = clients[client]
+    manager = owner.manager if audience is None else owner.manager_for(audience)
+    return manager.get_token(force_refresh=force_refresh).value
 
 
-async def aget_access_token(client: str = DEFAULT_CLIENT, *, force_refresh: bool = False) -> str:
+async def aget_access_token(
+    client: str = DEFAULT_CLIENT, *, audience: str | None = None, force_refresh: bool = False
+) -> str:
     """``get_access_token`` for async code: the same token, the same single flight."""
-    return (await clients[client].manager.aget_token(force_refresh=force_refresh)).value
+    manager = clients[client].manager_for(audience)
+    return (await manager.aget_token(force_refresh=force_refresh)).value

@@ -136,6 +136,59 @@ class InvalidGrantError(OAuthError):
     error_code = "invalid_grant"
 
 
+class TokenExchangeError(OAuthError):
+    """Keycloak refused to exchange the client's token for ``audience`` (RFC 8693): the
+    message says what to switch on in Keycloak (``fix``)."""
+
+    def __init__(
+        self,
+        error: str,
+        error_description: str | None,
+        *,
+        status: int,
+        client_id: str,
+        audience: str,
+    ) -> None:
+        super().__init__(error, error_description, status=status)
+        self.client_id, self.audience = client_id, audience
+        self.fix = exchange_fix(self.error, self.error_description or "", client_id, audience)
+        said = f"{self.error}: {self.error_description}" if self.error_description else self.error
+        hint = f" ({self.hint})" if self.hint else ""
+        self.args = (
+            f"Keycloak refused to exchange the token of client {server_text(client_id)} for "
+            f"audience {server_text(audience)!r}: {said} (HTTP {status}). {self.fix}{hint}",
+        )
+
+
+def exchange_fix(error: str, description: str, client_id: str, audience: str) -> str:
+    """What to change in Keycloak for a refused token exchange, from Keycloak 26's words."""
+    client, audience = server_text(client_id), server_text(audience)
+    if "token exchange is not enabled" in description.lower():
+        return (
+            f"Switch on standard token exchange for client {client} (Keycloak: Clients > "
+            f"{client} > Settings > Capability config > Standard Token Exchange; the client "
+            "attribute standard.token.exchange.enabled=true)."
+        )
+    if "audience not available" in description.lower():
+        return (
+            f"Make {audience!r} available to client {client}: an audience mapper for "
+            f"{audience!r} on the client (Clients > {client} > Client scopes > "
+            f"{client}-dedicated > Add mapper > Audience), or a client role of {audience!r} "
+            f"on its service account (Clients > {client} > Service accounts roles)."
+        )
+    if "audience not found" in description.lower():
+        return (
+            f"The realm has no client {audience!r}: the audience must be the client id of "
+            "a client of the realm (Keycloak: Clients)."
+        )
+    if error == "unsupported_grant_type":
+        return (
+            "This Keycloak does not serve standard token exchange: it needs Keycloak 26.2 or "
+            "later with the feature token-exchange-standard (on by default)."
+        )
+    return "The exchange authenticates the client as its own token requests do."
+
+
 class TokenEndpointNotFoundError(TokenEndpointError):
     """404 from the token endpoint: no such realm (``realm_missing``, Keycloak's "Realm does not
     exist"), or nothing at that path (a wrong path in ``SERVER_URL``: pre-17 Keycloak's

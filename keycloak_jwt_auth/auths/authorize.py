@@ -30,16 +30,20 @@ def headers_for(
     return {"Authorization": token.authorization, "DPoP": proof}
 
 
-def auth_headers(method: str, url: str, *, client: str = DEFAULT_CLIENT) -> dict[str, str]:
+def auth_headers(
+    method: str, url: str, *, client: str = DEFAULT_CLIENT, audience: str | None = None
+) -> dict[str, str]:
     """The headers one ``method`` ``url`` call needs (``Authorization``, and ``DPoP`` when the
-    client's tokens are bound), for any HTTP library. Call it once per request: a proof is
-    single use."""
-    return Authorizer(client).authorize(method, url)[1]
+    client's tokens are bound), for any HTTP library; with ``audience``, carrying the token
+    exchanged for that API. Call it once per request: a proof is single use."""
+    return Authorizer(client, audience).authorize(method, url)[1]
 
 
-async def aauth_headers(method: str, url: str, *, client: str = DEFAULT_CLIENT) -> dict[str, str]:
+async def aauth_headers(
+    method: str, url: str, *, client: str = DEFAULT_CLIENT, audience: str | None = None
+) -> dict[str, str]:
     """``auth_headers`` for async code."""
-    return (await Authorizer(client).aauthorize(method, url))[1]
+    return (await Authorizer(client, audience).aauthorize(method, url))[1]
 
 
 def refused_where_sent(sent_to: str, answered_by: str, status: int) -> bool:
@@ -64,23 +68,25 @@ class CallAnswer:
 
 
 class Authorizer:
-    """One client's calls: the headers each needs, and whether a refused call is retried."""
+    """One client's calls (with its own token, or the one exchanged for ``audience``): the
+    headers each needs, and whether a refused call is retried."""
 
-    def __init__(self, client: str) -> None:
+    def __init__(self, client: str, audience: str | None = None) -> None:
         self.client = client
+        self.audience = audience
 
     @property
     def manager(self) -> TokenManager:
-        return clients[self.client].manager
+        return clients[self.client].manager_for(self.audience)
 
     def authorize(self, method: str, url: str) -> tuple[AccessToken, dict[str, str]]:
         owner = clients[self.client]
-        token = owner.manager.get_token()
+        token = owner.manager_for(self.audience).get_token()
         return token, headers_for(token, method, url, owner.dpop)
 
     async def aauthorize(self, method: str, url: str) -> tuple[AccessToken, dict[str, str]]:
         owner = clients[self.client]
-        token = await owner.manager.aget_token()
+        token = await owner.manager_for(self.audience).aget_token()
         return token, headers_for(token, method, url, owner.dpop)
 
     def retry_after(self, token: AccessToken, answer: CallAnswer) -> bool:

@@ -24,12 +24,14 @@ class HttpxServiceAccountAuth(httpx.Auth):
     the rule of ``ServiceAccountAuth``: after a 401 from where the token was sent (same scheme,
     host and port), drop that token and retry once with a fresh one."""
 
-    def __init__(self, client: str = DEFAULT_CLIENT) -> None:
+    def __init__(self, client: str = DEFAULT_CLIENT, *, audience: str | None = None) -> None:
         self.client = client
-        self._authorizer = Authorizer(client)
+        self.audience = audience  # a token exchanged for this API only (None: the client's)
+        self._authorizer = Authorizer(client, audience)
 
     def __repr__(self) -> str:
-        return f"HttpxServiceAccountAuth(client={self.client!r})"
+        audience = "" if self.audience is None else f", audience={self.audience!r}"
+        return f"HttpxServiceAccountAuth(client={self.client!r}{audience})"
 
     @property
     def manager(self) -> TokenManager:

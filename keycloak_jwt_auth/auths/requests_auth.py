@@ -23,12 +23,14 @@ class ServiceAccountAuth(AuthBase):
     A 401 from anywhere else (after a redirect, say) is returned as it is and drops nothing,
     and so is a second 401."""
 
-    def __init__(self, client: str = DEFAULT_CLIENT) -> None:
+    def __init__(self, client: str = DEFAULT_CLIENT, *, audience: str | None = None) -> None:
         self.client = client
-        self._authorizer = Authorizer(client)
+        self.audience = audience  # a token exchanged for this API only (None: the client's)
+        self._authorizer = Authorizer(client, audience)
 
     def __repr__(self) -> str:
-        return f"ServiceAccountAuth(client={self.client!r})"
+        audience = "" if self.audience is None else f", audience={self.audience!r}"
+        return f"ServiceAccountAuth(client={self.client!r}{audience})"
 
     @property
     def manager(self) -> TokenManager:
