@@ -8,6 +8,7 @@ process's threads (as a module-level client in a web worker would be).
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import time
 from collections.abc import Callable
@@ -226,8 +227,30 @@ def this_app_dpop(cache_url: str, client_id: str, secret: str, **options: Any) -
     return Peer(f"{app.name} with DPoP, Admin API calls", header, fetches=app.fetches)
 
 
+EXCHANGE_AUDIENCES = ("billing-api", "reports-api")  # the demo realm's exchange audiences
+
+
+def this_app_audiences(cache_url: str, client_id: str, secret: str, **options: Any) -> Peer:
+    """This app asking for tokens exchanged for each of ``EXCHANGE_AUDIENCES`` in turn (and
+    never for the client's own: it is only their subject); ``fetches`` counts exchanges."""
+    this_app(cache_url, client_id, secret, **options)
+    from keycloak_jwt_auth import get_access_token
+    from keycloak_jwt_auth.clients import clients
+
+    turns = itertools.cycle(EXCHANGE_AUDIENCES)
+
+    def header() -> str:
+        return f"Bearer {get_access_token(audience=next(turns))}"
+
+    def fetches() -> int:
+        return sum(clients["default"].manager_for(a).fetch_count for a in EXCHANGE_AUDIENCES)
+
+    return Peer("keycloak_jwt_auth (token exchange)", header, fetches=fetches)
+
+
 PEERS: dict[str, Callable[..., Peer]] = {
     "app": this_app,
+    "app-audiences": this_app_audiences,
     "app-dpop": this_app_dpop,
     "requests-oauth2client": requests_oauth2client,
     "requests-oauth2client-leeway3": functools.partial(requests_oauth2client, leeway=3),
