@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,6 +37,7 @@ from keycloak_jwt_auth.tokens.flow import TokenFlow
 from keycloak_jwt_auth.tokens.token import AccessToken
 
 from .keyring import pem
+from .reports import failure, leaked, rendered
 
 CLIENT = "django-service"
 
@@ -339,3 +342,23 @@ def test_a_subject_whose_renewal_never_lands_is_used_after_one_fetchs_worst_case
             assert isinstance(step, Pause)
             time.sleep(step.seconds)
     assert done.value.value is due and time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize("audience", ["ledger-api", "billing-api"])
+def test_no_report_of_an_exchange_shows_a_token_or_the_secret(
+    exchanging: FakeKeycloak, settings: Any, audience: str
+) -> None:
+    """Django's error reports (DEBUG on and off) of a refused exchange, and of an exchange that
+    got no answer: every frame of the flow held the subject token and the assertion."""
+    secret = exchanging.client(CLIENT).secret
+    assert secret is not None
+    subject = get_access_token()
+    if audience == "billing-api":
+        settings.KEYCLOAK_JWT_AUTH = {**settings.KEYCLOAK_JWT_AUTH, "RETRIES": 0}
+        exchanging.fail("down")
+    exc_info = failure(lambda: get_access_token(audience=audience))
+    assert exc_info is not None
+    frames = [frame.f_code.co_name for frame, _ in traceback.walk_tb(exc_info[2])]
+    assert "exchange_flow" in frames  # the subject was at hand (cached): the exchange failed
+    assert leaked(exc_info, [subject, secret]) == []
+    assert not any(re.search(r"eyJ[\w-]+\.[\w-]+", report) for report in rendered(exc_info))
