@@ -57,6 +57,22 @@ def start_worker(
     return subprocess.Popen([*command, *args], cwd=ROOT, env=environment)
 
 
+def run_workers(
+    peer: str, folder: Path, *, processes: int, duration: float, **options: Any
+) -> list[dict[str, Any]]:
+    """``processes`` workers of ``peer`` in ``loop`` mode, all starting in 3 s and calling for
+    ``duration`` seconds (``options``: ``start_worker``'s); their reports, once all are done."""
+    start_at = time.time() + 3.0
+    outs = [folder / f"{i}.json" for i in range(processes)]
+    workers = [
+        start_worker(peer, "loop", out, start_at=start_at, until=start_at + duration, **options)
+        for out in outs
+    ]
+    codes = [worker.wait(timeout=120 + duration) for worker in workers]
+    assert codes == [0] * processes, codes
+    return [json.loads(out.read_text()) for out in outs]
+
+
 class Observer:
     """Collects what the threads see. Decodes each distinct token once."""
 

@@ -5,7 +5,7 @@ TOKEN_EXCHANGE events)."""
 
 from __future__ import annotations
 
-import json
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -13,12 +13,16 @@ from typing import Any
 import jwt
 import pytest
 import redis
+import requests
 
 from keycloak_jwt_auth import TokenExchangeError, get_access_token
+from keycloak_jwt_auth.client_auth import ASSERTION_TYPE
 from keycloak_jwt_auth.clients import clients
+from keycloak_jwt_auth.testing import FakeClient, FakeKeycloak
 from support.keycloak_events import token_events
 from support.peers import EXCHANGE_AUDIENCES
-from support.worker import start_worker
+from support.realm import realm_secrets
+from support.worker import run_workers
 
 pytestmark = pytest.mark.keycloak
 
@@ -111,25 +115,16 @@ def test_4_processes_make_one_exchange_per_lifetime_per_audience(
     redis.Redis.from_url(redis_server).flushdb()
     duration = 24.0  # subject renewals at about 6.7, 13.3 and 20 s: 4 subjects, 4 exchanges each
     since = time.time()
-    start_at = since + 3.0
-    outs = [tmp_path / f"{i}.json" for i in range(4)]
-    workers = [
-        start_worker(
-            "app-audiences",
-            "loop",
-            out,
-            client=SHORT_LIVED,
-            cache_url=redis_server,
-            threads=4,
-            start_at=start_at,
-            until=start_at + duration,
-            interval=0.02,
-        )
-        for out in outs
-    ]
-    for worker in workers:
-        assert worker.wait(timeout=120) == 0
-    reports = [json.loads(out.read_text()) for out in outs]
+    reports = run_workers(
+        "app-audiences",
+        tmp_path,
+        processes=4,
+        duration=duration,
+        client=SHORT_LIVED,
+        cache_url=redis_server,
+        threads=4,
+        interval=0.02,
+    )
     exchanges = token_events(SHORT_LIVED, since, time.time(), kind="TOKEN_EXCHANGE")
     logins = token_events(SHORT_LIVED, since, time.time())
 
@@ -149,3 +144,84 @@ def test_4_processes_make_one_exchange_per_lifetime_per_audience(
     assert sum(r["app_fetches"] for r in reports) == 2 * expected
     served = {jti for r in reports for jti in r["tokens"]}
     assert len(served) == 2 * expected  # every exchanged token was used
+
+
+# --- FakeKeycloak answers exchanges as the real one does --------------------------------------
+
+EXCHANGE_CASES: dict[str, tuple[str, dict[str, str | None]]] = {
+    "billing-api": ("django-service", {"audience": "billing-api"}),
+    "reports-api": ("django-service", {"audience": "reports-api"}),
+    "not available": ("django-service", {"audience": "ledger-api"}),
+    "unknown audience": ("django-service", {"audience": "no-such-api"}),
+    "not enabled": ("django-no-roles", {"audience": "billing-api"}),
+    "not enabled, unknown audience": ("django-no-roles", {"audience": "no-such-api"}),
+    "bad subject token": ("django-service", {"audience": "billing-api", "subject_token": "a.b.c"}),
+    "no subject token": ("django-service", {"audience": "billing-api", "subject_token": None}),
+    "no subject token type": ("django-service", {"subject_token_type": None}),
+}
+
+
+def exchange_answer(
+    issuer: str, client_id: str, secret: str, fields: dict[str, str | None]
+) -> tuple[Any, ...]:
+    """What a token endpoint answers to an exchange of the client's own token: for a token, the
+    parts that must agree (not the token or its times)."""
+    endpoint = f"{issuer}/protocol/openid-connect/token"
+
+    def authenticated(form: dict[str, str]) -> dict[str, str]:
+        now = int(time.time())
+        claims = {"iss": client_id, "sub": client_id, "aud": issuer, "iat": now, "exp": now + 60,
+                  "jti": secrets.token_urlsafe(16)}  # fmt: skip
+        assertion = jwt.encode(claims, secret.encode(), algorithm="HS256")
+        return {**form, "client_id": client_id, "client_assertion": assertion,
+                "client_assertion_type": ASSERTION_TYPE}  # fmt: skip
+
+    own = requests.post(
+        endpoint, data=authenticated({"grant_type": "client_credentials"}), timeout=10
+    )
+    form = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "subject_token": own.json()["access_token"],
+        "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        "requested_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        **fields,
+    }
+    answer = requests.post(
+        endpoint, data=authenticated({k: v for k, v in form.items() if v is not None}), timeout=10
+    )
+    body = answer.json()
+    if answer.status_code != 200:
+        return answer.status_code, body.get("error"), body.get("error_description")
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    lifespan = claims["exp"] - claims["iat"]
+    return (
+        200,
+        claims["aud"],
+        claims["azp"],
+        "refresh_token" in body,
+        body["expires_in"] == lifespan,
+        body["token_type"],
+        body["issued_token_type"],
+    )
+
+
+def test_fake_and_real_keycloak_answer_exchanges_alike(keycloak_server: str) -> None:
+    secrets_by_client = realm_secrets()
+    fake_clients = [
+        FakeClient(client_id, secret=secrets_by_client[client_id])
+        for client_id in ("django-service", "django-no-roles")
+    ]
+    with FakeKeycloak(clients=fake_clients) as fake:
+        fake.allow_token_exchange("django-service", "billing-api", "reports-api")
+        fake.add_client("ledger-api", algorithm=None, roles=(), service_accounts=False)
+        rows = {
+            name: tuple(
+                exchange_answer(issuer, client_id, secrets_by_client[client_id], fields)
+                for issuer in (f"{keycloak_server}/realms/demo", fake.issuer)
+            )
+            for name, (client_id, fields) in EXCHANGE_CASES.items()
+        }
+    assert {name: real for name, (real, _) in rows.items()} == {
+        name: faked for name, (_, faked) in rows.items()
+    }
+    assert rows["billing-api"][0][:4] == (200, "billing-api", "django-service", False)
