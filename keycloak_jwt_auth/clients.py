@@ -112,13 +112,6 @@ class Client:
 
     def _new_exchange(self, audience: str) -> TokenManager:
         check_audience(audience)
-        if self.dpop is not None:
-            raise ConfigurationError(
-                f"Client {self.name!r} has DPoP-bound tokens (DPOP_KEY): a token for one "
-                "audience is not exchanged for it, because Keycloak's standard token exchange "
-                "would issue a Bearer token, undoing the binding. Use another client without "
-                "DPOP_KEY for per-audience tokens."
-            )
         manager = self._exchanges[audience] = ExchangeManager(self.manager, audience)
         return manager
 

@@ -18,8 +18,8 @@ import pytest
 import requests
 
 from keycloak_jwt_auth import (
-    ConfigurationError,
     HttpxServiceAccountAuth,
+    InvalidTokenResponseError,
     OAuthError,
     ServiceAccountAuth,
     TokenExchangeError,
@@ -259,14 +259,39 @@ def test_each_refusal_says_what_to_switch_on(exchanging: FakeKeycloak, case: str
     assert get_access_token()  # the client's own token is not affected
 
 
-def test_a_dpop_client_is_refused_with_a_clear_error(
+def test_a_dpop_clients_exchanged_token_is_bound_to_its_key(
     fake_keycloak: FakeKeycloak, settings: Any
 ) -> None:
     fake_keycloak.add_client(FakeClient("django-dpop", secret="d" * 40, dpop_bound=True))
+    fake_keycloak.allow_token_exchange("django-dpop", "billing-api")
     settings.KEYCLOAK_JWT_AUTH = fake_keycloak.settings("django-dpop", DPOP_KEY=pem("ES256"))
-    with pytest.raises(ConfigurationError, match="DPoP-bound tokens"):
-        get_access_token(audience="billing-api")
-    assert fake_keycloak.token_requests == 0
+    url = "https://billing.test/invoices"
+    headers = auth_headers("GET", url, audience="billing-api")
+    scheme, token = headers["Authorization"].split()
+    assert scheme == "DPoP" and set(headers) == {"Authorization", "DPoP"}
+    claims = fake_keycloak.verify_token(token)
+    owner = clients["default"]
+    assert owner.dpop is not None and claims["cnf"]["jkt"] == owner.dpop.jkt
+    assert claims["aud"] == "billing-api"
+    proof = jwt.decode(headers["DPoP"], options={"verify_signature": False})
+    assert (proof["htm"], proof["htu"]) == ("GET", url)
+    manager = owner.manager_for("billing-api")
+    assert manager.dpop is owner.dpop  # one key, one nonce book
+    assert manager.store.key != owner.manager.store.key
+
+
+def test_a_bearer_answer_to_a_dpop_clients_exchange_is_refused(settings: Any) -> None:
+    settings.KEYCLOAK_JWT_AUTH = {**settings.KEYCLOAK_JWT_AUTH, "DPOP_KEY": pem("ES256")}
+    owner = clients["default"]
+    subject = subject_token(expires_in=250)
+    flow = exchange_flow(
+        owner.config, owner.authentication, subject, "billing-api", dpop=owner.dpop
+    )
+    send = next(flow)
+    assert isinstance(send, Send) and "DPoP" in send.headers
+    body = {"access_token": "exchanged", "expires_in": 300, "token_type": "Bearer"}
+    with pytest.raises(InvalidTokenResponseError, match="ignored the proof"):
+        flow.send(reply(200, body))
 
 
 @pytest.mark.parametrize("audience", ["", "  ", "a\nb", "x" * 300, 42])

@@ -75,9 +75,7 @@ class TokenEndpoint:
             client = self.authenticate(form)
         except Refused as refused:
             return refused.answer
-        if form.get("grant_type") == EXCHANGE_GRANT:
-            return self._exchange(client, form)
-        if form.get("grant_type") != "client_credentials":
+        if form.get("grant_type") not in ("client_credentials", EXCHANGE_GRANT):
             return oauth_error(400, "unsupported_grant_type", "Unsupported grant_type")
         jkt = None
         if dpop_proof is not None or client.dpop_bound:
@@ -85,16 +83,21 @@ class TokenEndpoint:
                 jkt = self.proofs.check(dpop_proof, "POST", self.realm.token_endpoint)
             except ProofRefused as refused:
                 return self.proofs.token_refusal(refused)
+        if form.get("grant_type") == EXCHANGE_GRANT:
+            return self._exchange(client, form, jkt)
         if not client.service_accounts:
             description = "Client not enabled to retrieve service account"
             return oauth_error(400, "unauthorized_client", description)
         return Answer(200, self._token_response(client, jkt=jkt))
 
-    def _exchange(self, client: FakeClient, form: Mapping[str, str]) -> Answer:
-        """A standard token exchange (``token_exchange.py``), counted when it succeeds."""
-        answer = exchange(
-            self.realm, client, form, verify=self.verify_token, issue=self._token_response
-        )
+    def _exchange(self, client: FakeClient, form: Mapping[str, str], jkt: str | None) -> Answer:
+        """A standard token exchange (``token_exchange.py``), counted when it succeeds; bound
+        to the DPoP key of the request's proof, if any (as Keycloak 26.7 binds it)."""
+
+        def issue(client: FakeClient, audience: str | None) -> dict[str, Any]:
+            return self._token_response(client, audience, jkt=jkt)
+
+        answer = exchange(self.realm, client, form, verify=self.verify_token, issue=issue)
         if answer.status == 200:
             with self._lock:
                 self.exchanges.append((client.client_id, form.get("audience")))

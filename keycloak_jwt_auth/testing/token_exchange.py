@@ -1,7 +1,8 @@
 """The fake's standard token exchange (RFC 8693), answered as Keycloak 26.7 answers it
 (measured): its checks in its order, refused in its words. The exchanged token has ``aud`` =
 the audience (one string), ``azp`` = the requester, no refresh token, and the requester's full
-lifespan from the moment of the exchange (not capped at the subject token's ``exp``).
+lifespan from the moment of the exchange (not capped at the subject token's ``exp``); with a
+DPoP proof on the request, bound to its key.
 
 A client exchanges only when a test switched it on (``FakeClient.standard_token_exchange``, as
 Keycloak's client attribute ``standard.token.exchange.enabled``) and only for the audiences

@@ -23,6 +23,7 @@ from collections.abc import Generator
 from django.views.decorators.debug import sensitive_variables
 
 from keycloak_jwt_auth.client_auth import ClientAuthentication
+from keycloak_jwt_auth.client_auth.dpop import DPoPSigner
 from keycloak_jwt_auth.exceptions import OAuthError, TokenExchangeError
 from keycloak_jwt_auth.http.steps import Pause, Reply
 from keycloak_jwt_auth.settings import ClientConfig
@@ -58,14 +59,16 @@ def exchange_flow(
     *,
     hint: object = None,
     retries: int | None = None,
+    dpop: DPoPSigner | None = None,
 ) -> TokenFlow:
     """Exchange ``subject`` (the client's own token) for a token for ``audience``: the token
     flow with the exchange's form, its OAuth refusals raised as ``TokenExchangeError``, its
-    token capped at the subject's."""
+    token capped at the subject's. With ``dpop`` (a DPoP client), the request carries a proof
+    and the token must come back bound to the same key, like the client's own."""
     grant = exchange_grant(subject, audience)
     try:
         fetched = yield from token_flow(
-            config, authentication, hint=hint, retries=retries, grant=grant
+            config, authentication, hint=hint, retries=retries, dpop=dpop, grant=grant
         )
     except OAuthError as exc:
         raise TokenExchangeError(
@@ -104,13 +107,17 @@ def check_audience(audience: object) -> None:
 class ExchangeManager(TokenManager):
     """The token of one client for one ``audience``: renewed ahead of expiry, single-flight
     across threads, tasks, processes and hosts by the ``TokenManager`` policy itself; only its
-    flow (an exchange of the ``subject`` manager's token) and its cache key differ."""
+    flow (an exchange of the ``subject`` manager's token) and its cache key differ. A DPoP
+    client's exchanged tokens are bound to its key too: Keycloak binds them to the proof of
+    the exchange request, and the same signer (and nonce book) serves both managers."""
 
     def __init__(self, subject: TokenManager, audience: str) -> None:
         super().__init__(subject.config, subject.authentication)
         self.subject = subject
         self.audience = audience
-        self.store = TokenStore(subject.config, audience=audience)
+        self.dpop = subject.dpop
+        jkt = None if self.dpop is None else self.dpop.jkt
+        self.store = TokenStore(subject.config, bound_to=jkt, audience=audience)
 
     def __repr__(self) -> str:
         return (
@@ -124,7 +131,7 @@ class ExchangeManager(TokenManager):
         subject = yield from self._fresh_subject()
         return (
             yield from exchange_flow(
-                self.config, self.authentication, subject, self.audience, hint=hint
+                self.config, self.authentication, subject, self.audience, hint=hint, dpop=self.dpop
             )
         )
 
