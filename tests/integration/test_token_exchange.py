@@ -15,7 +15,7 @@ import pytest
 import redis
 import requests
 
-from keycloak_jwt_auth import TokenExchangeError, get_access_token
+from keycloak_jwt_auth import TokenExchangeError, auth_headers, get_access_token
 from keycloak_jwt_auth.client_auth import ASSERTION_TYPE
 from keycloak_jwt_auth.clients import clients
 from keycloak_jwt_auth.testing import FakeClient, FakeKeycloak
@@ -23,6 +23,9 @@ from support.keycloak_events import token_events
 from support.peers import EXCHANGE_AUDIENCES
 from support.realm import realm_secrets
 from support.worker import run_workers
+from tests.keyring import pem
+
+from .conftest import client_settings
 
 pytestmark = pytest.mark.keycloak
 
@@ -225,3 +228,27 @@ def test_fake_and_real_keycloak_answer_exchanges_alike(keycloak_server: str) -> 
         name: faked for name, (_, faked) in rows.items()
     }
     assert rows["billing-api"][0][:4] == (200, "billing-api", "django-service", False)
+
+
+def test_a_dpop_clients_exchanged_token_is_bound_and_works_only_with_a_proof(
+    keycloak_server: str, settings: Any
+) -> None:
+    """django-dpop requires DPoP-bound tokens; its service account holds realm-management
+    roles, so realm-management is an audience available to it: the Admin API takes the
+    exchanged token with a fresh proof, and refuses it as a Bearer token."""
+    settings.KEYCLOAK_JWT_AUTH = {
+        **client_settings(keycloak_server),
+        "CLIENT_ID": "django-dpop",
+        "CLIENT_SECRET": realm_secrets()["django-dpop"],
+        "DPOP_KEY": pem("ES256"),
+    }
+    url = f"{keycloak_server}/admin/realms/demo/users?max=1"
+    headers = auth_headers("GET", url, audience="realm-management")
+    scheme, token = headers["Authorization"].split()
+    claims = jwt.decode(token, options={"verify_signature": False})
+    owner = clients["default"]
+    assert scheme == "DPoP" and owner.dpop is not None
+    assert claims["cnf"]["jkt"] == owner.dpop.jkt and claims["aud"] == "realm-management"
+    assert requests.get(url, headers=headers, timeout=10).status_code == 200
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert requests.get(url, headers=bearer, timeout=10).status_code == 401
