@@ -10,12 +10,14 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 import pytest
 import requests
+from django.test import override_settings
 
 from keycloak_jwt_auth import (
     HttpxServiceAccountAuth,
@@ -32,6 +34,7 @@ from keycloak_jwt_auth.auths.authorize import Authorizer, CallAnswer
 from keycloak_jwt_auth.clients import clients, get_client_config
 from keycloak_jwt_auth.http.steps import Pause, Reply, Send
 from keycloak_jwt_auth.testing import FakeClient, FakeKeycloak
+from keycloak_jwt_auth.testing.issuer import ProjectedToken, TestIssuer
 from keycloak_jwt_auth.tokens.exchange import GRANT_TYPE, ExchangeManager, exchange_flow
 from keycloak_jwt_auth.tokens.flow import TokenFlow
 from keycloak_jwt_auth.tokens.token import AccessToken
@@ -387,3 +390,23 @@ def test_no_report_of_an_exchange_shows_a_token_or_the_secret(
     assert "exchange_flow" in frames  # the subject was at hand (cached): the exchange failed
     assert leaked(exc_info, [subject, secret]) == []
     assert not any(re.search(r"eyJ[\w-]+\.[\w-]+", report) for report in rendered(exc_info))
+
+
+def test_a_federated_client_exchanges_with_its_own_client_authentication(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exchange authenticates the client as its token requests do: here with the
+    Kubernetes-like JWT of its assertion file, no secret or key anywhere."""
+    subject_name = "system:serviceaccount:default:django-service"
+    with TestIssuer() as issuer, FakeKeycloak() as fake:
+        fake.add_identity_provider("kubernetes", issuer.url)
+        fake.add_federated_client("federated-service", "kubernetes", subject_name)
+        fake.allow_token_exchange("federated-service", "billing-api")
+        projected = ProjectedToken(tmp_path / "kube", issuer, audience=fake.issuer)
+        projected.rotate()
+        own = fake.settings("federated-service", ASSERTION_FILE=projected.path)
+        with override_settings(KEYCLOAK_JWT_AUTH=own):
+            token = get_access_token(audience="billing-api")
+        claims = fake.verify_token(token)
+        assert (claims["aud"], claims["azp"]) == ("billing-api", "federated-service")
+        assert fake.exchanges == [("federated-service", "billing-api")]
