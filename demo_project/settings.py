@@ -7,6 +7,8 @@ from pathlib import Path
 
 import environ
 
+from demo_project.caches import cache_from_url
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -59,12 +61,13 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 
 # Tokens live in this cache: locmem for one process, Redis to share them across workers/hosts.
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
-if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-    # A Redis that hangs must not hang requests: fail fast, the app falls back to memory.
-    CACHES["default"].setdefault("OPTIONS", {}).update(
-        {"socket_connect_timeout": 1, "socket_timeout": 1}
-    )
+# CACHE_URL=redis://HOST:PORT/DB is Django's RedisCache, django-redis://HOST:PORT/DB django-redis;
+# both with socket timeouts (demo_project/caches.py).
+CACHES = {"default": cache_from_url(env.str("CACHE_URL", default="locmemcache://"))}
+
+# Celery (demo_project/celery.py, only where Celery is installed): the broker is a Redis.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6390/1")
+CELERY_TASK_IGNORE_RESULT = True  # the demo's tasks report through their logs, not a backend
 
 KEYCLOAK_AUTH_METHOD = env.str("KEYCLOAK_AUTH_METHOD", default="client_secret_jwt")
 KEYCLOAK_JWT_AUTH = {

@@ -25,7 +25,11 @@ def cache_settings(cache_url: str, database_url: str = "") -> dict[str, Any]:
     """``CACHES`` (and ``DATABASES``, from ``database_url``) for ``settings.configure``."""
     import environ
 
-    cache = environ.Env.cache_url_config(cache_url)
+    # redis:// is Django's own RedisCache even where django-redis is installed (django-environ
+    # would pick django-redis then): the tests name the backend they prove.
+    redis = cache_url.startswith("redis")
+    builtin = "django.core.cache.backends.redis.RedisCache" if redis else None
+    cache = environ.Env.cache_url_config(cache_url, backend=builtin)
     backend = cache["BACKEND"]
     # Short network timeouts: a dead server must not hang a worker.
     if backend.endswith("RedisCache"):
