@@ -7,7 +7,8 @@
 # Environment: KEYCLOAK_PORT (8080), KEYCLOAK_MANAGEMENT_PORT (9000), KEYCLOAK_HOME (an existing
 # install: skips the download), KEYCLOAK_VERSION (26.7.3), JAVA_HOME, KEYCLOAK_START_TIMEOUT (240 s),
 # DEMO_PORT (8000: the demo server, whose JWKS the key clients read) or KEYCLOAK_DEMO_JWKS_BASE,
-# KEYCLOAK_TEST_ISSUER_PORT (KEYCLOAK_PORT + 9: the federated client's test issuer).
+# KEYCLOAK_TEST_ISSUER_PORT (KEYCLOAK_PORT + 9: the federated client's test issuer),
+# KEYCLOAK_KEEP_DATA (1: start on the database of the last run instead of a fresh one).
 set -euo pipefail
 
 # Supported: Keycloak 26.4 (DPoP generally available) to 26.7. scripts/test.sh runs every test on
@@ -102,8 +103,9 @@ start() {
   home="$(keycloak_home)"
   java_home="$(find_java_home)"
   mkdir -p "$RUN" "$home/data/import"
-  # A fresh dev database each start, so the realm always matches the file in the repo.
-  rm -rf "$home/data/h2"
+  # A fresh dev database each start, so the realm always matches the file in the repo;
+  # KEYCLOAK_KEEP_DATA=1 keeps it, as a real restart or upgrade does (keys, events, changes).
+  [ "${KEYCLOAK_KEEP_DATA:-0}" = 1 ] || rm -rf "$home/data/h2"
   rm -f "$home"/data/import/*.json
   cp "$REALM_DIR"/*-realm.json "$home/data/import/"
   say "starting Keycloak $KEYCLOAK_VERSION with Java $(java_major "$java_home/bin/java") ($java_home)"
