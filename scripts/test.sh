@@ -6,6 +6,8 @@
 #     memcached, PostgreSQL and Chromium, with branch coverage (its floor is in pyproject.toml); extra arguments go here;
 #   - the version matrix (noxfile.py): the unit and Keycloak contract tests on Python 3.10, 3.12
 #     and 3.13 with Django 5.2 (lowest dependencies), 6.0 and 6.1 (newest dependencies);
+#   - the fault run under load, CI-sized (scripts/soak.sh --ci, about 2.5 minutes): the demo under
+#     gunicorn, uvicorn workers and Celery, with Keycloak and Redis restarted, paused, killed;
 #   - the contract tests on the lowest supported Keycloak, KEYCLOAK_LOWEST_VERSION.
 # A failed step does not stop the next ones; the run exits non-zero when any step failed.
 set -euo pipefail
@@ -45,6 +47,8 @@ suites_with_services() {
     'import json, sys; print(*(s["session"] for s in json.load(sys.stdin)))'); do
     step "matrix: $session (unit and contract tests)" .venv/bin/nox --session "$session" || failed=1
   done
+  step "fault run under load: gunicorn, uvicorn and Celery workers, django-redis (scripts/soak.sh --ci)" \
+    scripts/soak.sh --ci || failed=1
   return "$failed"
 }
 export -f step suites_with_services
