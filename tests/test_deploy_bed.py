@@ -101,3 +101,13 @@ def test_task_outcomes_come_from_the_celery_workers_log(tmp_path: Path) -> None:
         (True, 0.5, "ok"),
         (False, 0.0, "KeycloakUnavailableError"),
     ]
+
+
+def test_sentinel_urls_name_the_primary_and_the_sentinels() -> None:
+    url = "django-redis-sentinel://deploy/1?sentinels=127.0.0.1:26390,10.0.0.2:26391"
+    cache = cache_from_url(url)
+    assert cache["LOCATION"] == "redis://deploy/1"
+    options = cache["OPTIONS"]
+    assert options["CLIENT_CLASS"] == "django_redis.client.SentinelClient"
+    assert options["SENTINELS"] == [("127.0.0.1", 26390), ("10.0.0.2", 26391)]
+    assert options["SOCKET_TIMEOUT"] == options["SENTINEL_KWARGS"]["socket_timeout"] == 1.0

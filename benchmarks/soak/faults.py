@@ -95,6 +95,26 @@ def restart_keycloak(processes: int) -> Window:
     return Window("restart Keycloak", start, time.time(), allowance=1, keycloak_down=True)
 
 
+def fail_over_redis(processes: int) -> Window:
+    """SIGKILL the primary that the Sentinel watches (scripts/sentinel.sh): the Sentinel
+    promotes the replica about a second later. A lock or token written to the old primary and
+    not yet replicated is lost: at most one more token request."""
+    before = sentinel_primary()
+    start = time.time()
+    os.kill(pid_of(f".sentinel/{before}.pid"), signal.SIGKILL)
+    deadline = start + 60
+    while sentinel_primary() == before and time.time() < deadline:
+        time.sleep(0.1)
+    return Window("Redis primary killed, Sentinel failover", start, time.time(), allowance=1)
+
+
+def sentinel_primary() -> str:
+    out = subprocess.run(
+        [str(ROOT / "scripts" / "sentinel.sh"), "primary"], capture_output=True, text=True
+    )
+    return out.stdout.strip()
+
+
 def wait_for_fresh_token(seconds: float = 30) -> None:
     """Until the deployed app's token was just renewed (the demo's token view says how long it
     has left), so that a fault lands at the same point of every token's life."""
@@ -118,6 +138,7 @@ FAULTS: dict[str, Fault] = {
     "pause": pause_redis,
     "redis": restart_redis,
     "keycloak": restart_keycloak,
+    "failover": fail_over_redis,
 }
 
 # (seconds after the load starts, fault): each fault leaves the next one a token lifetime or
@@ -130,14 +151,18 @@ CI_PLAN: list[tuple[float, str]] = [
     (62, "keycloak"),
 ]
 CYCLE = 110.0  # the full soak repeats the plan every CYCLE seconds
+SENTINEL_PLAN: list[tuple[float, str]] = [(20, "failover")]
 
 
-def plan(seconds: float, full: bool) -> list[tuple[float, str]]:
-    if not full:
+def plan(name: str, seconds: float) -> list[tuple[float, str]]:
+    """The faults of a run: "ci" (each once), "full" (repeated for ``seconds``) or "sentinel"."""
+    if name == "ci":
         return CI_PLAN
+    if name == "sentinel":
+        return SENTINEL_PLAN
     return [
-        (cycle * CYCLE + at, name)
+        (cycle * CYCLE + at, fault)
         for cycle in range(int(seconds // CYCLE))
-        for at, name in CI_PLAN
+        for at, fault in CI_PLAN
         if cycle * CYCLE + at + 40 < seconds
     ]
