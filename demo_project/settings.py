@@ -61,8 +61,9 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 
 # Tokens live in this cache: locmem for one process, Redis to share them across workers/hosts.
-# CACHE_URL=redis://HOST:PORT/DB is Django's RedisCache, django-redis://HOST:PORT/DB django-redis;
-# both with socket timeouts (demo_project/caches.py).
+# CACHE_URL=redis://HOST:PORT/DB is Django's RedisCache, django-redis://HOST:PORT/DB django-redis,
+# django-redis-sentinel://PRIMARY/DB?sentinels=HOST:PORT its Sentinel client; each with socket
+# timeouts (demo_project/caches.py).
 CACHES = {"default": cache_from_url(env.str("CACHE_URL", default="locmemcache://"))}
 
 # Celery (demo_project/celery.py, only where Celery is installed): the broker is a Redis.

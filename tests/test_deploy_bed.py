@@ -44,7 +44,7 @@ def call(
 
 
 KEYCLOAK_RESTART = Window("restart Keycloak", 30.0, 60.0, allowance=1, keycloak_down=True)
-WORKER_KILLED = Window("kill a gunicorn worker (SIGKILL)", 10.0, 10.0, allowance=0)
+WORKER_KILLED = Window("kill a gunicorn worker", 10.0, 10.0, allowance=0, cuts="wsgi")
 TOKENS = [0.5, 8.5, 16.5, 24.5, 61.0]  # none renewed during the outage
 
 

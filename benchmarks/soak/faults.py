@@ -15,6 +15,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_PAUSE = 3.0  # longer than the demo's 1 s socket timeouts (demo_project/caches.py)
+RENEWAL_DUE = 12.0 * 2 / 3  # seconds from one renewal to the next with django-deploy's tokens
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Window:
     end: float
     allowance: int  # token requests the fault may cost beyond one per renewal period
     keycloak_down: bool = False  # calls that need Keycloak itself may fail inside it
+    cuts: str = ""  # the calls (by kind prefix) whose connection the fault may cut: "wsgi"
 
 
 def pid_of(state: str) -> int:
@@ -51,7 +53,7 @@ def kill_gunicorn_worker(processes: int) -> Window:
     """SIGKILL one sync worker: gunicorn forks a new one from the preloaded master."""
     start = time.time()
     os.kill(children(pid_of(".deploy/wsgi.pid"))[0], signal.SIGKILL)
-    return Window("kill a gunicorn worker (SIGKILL)", start, time.time(), allowance=0)
+    return Window("kill a gunicorn worker (SIGKILL)", start, time.time(), allowance=0, cuts="wsgi")
 
 
 def kill_celery_child(processes: int) -> Window:
@@ -96,9 +98,11 @@ def restart_keycloak(processes: int) -> Window:
 
 
 def fail_over_redis(processes: int) -> Window:
-    """SIGKILL the primary that the Sentinel watches (scripts/sentinel.sh): the Sentinel
-    promotes the replica about a second later. A lock or token written to the old primary and
-    not yet replicated is lost: at most one more token request."""
+    """SIGKILL the primary that the Sentinel watches (scripts/sentinel.sh) as the next renewal
+    is due (two thirds of a lifetime after one): the renewal's lock or token may be lost with it,
+    and the Sentinel promotes the replica about a second later. It may cost one token more."""
+    wait_for_fresh_token()
+    time.sleep(RENEWAL_DUE - 0.2)
     before = sentinel_primary()
     start = time.time()
     os.kill(pid_of(f".sentinel/{before}.pid"), signal.SIGKILL)

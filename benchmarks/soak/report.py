@@ -76,8 +76,8 @@ class Judge:
             overlaps = call.start <= window.end and call.end >= window.start
             if window.keycloak_down and call.uses_admin_api and overlaps:
                 return "needed the Admin API while Keycloak was down"
-            killed = window.name.startswith("kill a gunicorn") and call.kind.startswith("wsgi")
-            if killed and call.detail in CONNECTION_LOST and overlaps:
+            cut = window.cuts and call.kind.startswith(window.cuts)
+            if cut and call.detail in CONNECTION_LOST and overlaps:
                 return "served by the killed worker"
         return None
 
