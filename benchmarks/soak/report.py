@@ -65,9 +65,6 @@ class Judge:
         last_moment = call.end + EXPIRY_LEEWAY + SLACK
         return any(t <= call.start and last_moment < t + self.lifetime for t in self.token_times)
 
-    def first_token_after(self, moment: float) -> float:
-        return next((t for t in self.token_times if t >= moment), math.inf)
-
     def failure_reason(self, call: Call) -> str | None:
         """Why a failed call is allowed, or None: it breaks the promise."""
         if not self.valid_token_during(call):
@@ -83,12 +80,10 @@ class Judge:
 
     def slow_is_justified(self, call: Call) -> bool:
         """A slow call may have waited for Keycloak to come back: it was under way when Keycloak
-        answered again and ended within SLOW of the first token Keycloak issued then. A call
-        that waited out a failed renewal's back-off (another process's lock) is not."""
+        answered again and ended within SLOW of that. A call that waited out a failed renewal's
+        back-off (another process's lock), during the outage or after it, is not."""
         return any(
-            w.keycloak_down
-            and call.start <= w.end <= call.end
-            and call.end <= self.first_token_after(w.end) + SLOW
+            w.keycloak_down and call.start <= w.end <= call.end <= w.end + SLOW
             for w in self.windows
         )
 
