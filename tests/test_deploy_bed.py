@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks.soak.faults import Window
 from benchmarks.soak.load import Call, task_calls
-from benchmarks.soak.report import SLOW, assess
+from benchmarks.soak.report import SLOW, assess, keycloak_returns
 from demo_project.caches import cache_from_url
 from support.shared_cache import cache_settings
 
@@ -115,3 +115,9 @@ def test_sentinel_urls_name_the_primary_and_the_sentinels() -> None:
     assert options["CLIENT_CLASS"] == "django_redis.client.SentinelClient"
     assert options["SENTINELS"] == [("127.0.0.1", 26390), ("10.0.0.2", 26391)]
     assert options["SOCKET_TIMEOUT"] == options["SENTINEL_KWARGS"]["socket_timeout"] == 1.0
+
+
+def test_each_keycloak_restart_says_how_long_the_first_token_took_once_it_was_back() -> None:
+    assert keycloak_returns([WORKER_KILLED, KEYCLOAK_RESTART], TOKENS) == (
+        "down 30.0 s, first token 1.0 s later"
+    )

@@ -20,7 +20,7 @@ from support.realm import realm_secret
 
 from .faults import FAULTS, ROOT, Window, plan
 from .load import HttpLoad, TaskStream, task_calls, views
-from .report import assess, table
+from .report import assess, keycloak_returns, table
 
 EVENTS_CLIENT = "django-service"  # may read the realm's events (view-events)
 
@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{ran} ran. Token requests counted at Keycloak: {len(token_times)}; one per "
             f"renewal period: {overall.renewals}, plus what the faults justify: at most "
             f"{overall.ideal}.",
+            f"Keycloak restarts: {keycloak_returns(windows, token_times)}.",
             "Justified failures: "
             + (", ".join(f"{n} {why}" for why, n in overall.justified.items()) or "none"),
             "Broken promise: " + ("; ".join(overall.broken[:20]) if overall.broken else "none"),

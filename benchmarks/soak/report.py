@@ -169,6 +169,17 @@ def merged(parts: Sequence[Phase]) -> list[Phase]:
     return result
 
 
+def keycloak_returns(windows: Sequence[Window], token_times: Sequence[float]) -> str:
+    """Per Keycloak restart: how long it was down, and how long after it answered again the
+    deployment got its first token (a stall when that is more than one request)."""
+    lines = []
+    for w in windows:
+        if w.keycloak_down:
+            first = min((t for t in token_times if t >= w.end), default=math.inf)
+            lines.append(f"down {w.end - w.start:.1f} s, first token {first - w.end:.1f} s later")
+    return "; ".join(lines) or "none"
+
+
 def milliseconds(values: list[float], quantile: float) -> str:
     if not values:
         return "-"
