@@ -41,12 +41,16 @@ from keycloak_jwt_auth.signals import send, token_fetch_failed, token_fetched
 from .flow import Fetched, TokenFlow, longest_fetch, token_flow
 from .offload import LoopShared
 from .refusals import Refusals
-from .store import TokenStore
+from .store import HELD, Look, TokenStore
 from .token import AccessToken
 
 logger = logging.getLogger(__name__)
 
-RECHECK_INTERVAL = 0.25  # seconds between shared-cache looks while another worker renews
+# While another worker renews (or a failed renewal backs off), this process keeps serving its
+# valid token and looks in the shared cache again after RECHECK_INTERVAL, then after pauses
+# that double up to LONGEST_RECHECK: a few looks per renewal, however long it takes.
+RECHECK_INTERVAL = 0.25  # seconds
+LONGEST_RECHECK = 2.0  # seconds
 
 
 class Flight:
@@ -89,7 +93,7 @@ class TokenManager:
         self._serving: tuple[AccessToken, float] | None = None  # (token, look again at)
         self._lock = threading.Lock()  # guards _flight
         self._flight: Flight | None = None
-        self._backoff_lock_owner: str | None = None  # shared lock kept after a failed renewal
+        self._recheck = RECHECK_INTERVAL  # the pause before the next look during a renewal
         self._refusals = Refusals()
         self._inherited_lock_owner: str | None = None  # a forked child's copy of our lock
         # What async callers await without a token: a look in the store, or a fetch.
@@ -175,32 +179,43 @@ class TokenManager:
         if force_refresh:
             flight = Flight()
         else:
-            now, held = time.time(), self.store.memo
-            token = self.store.read(now)
-            if token is not None:
-                self._serve_or_renew(token, now)
-                return token, "memory" if token is held else "cache"
-            flight, brought = self._lead_or_wait()
+            now, held, serving = time.time(), self.store.memo, self._serving
+            if serving is not None and now < serving[0].usable_until:
+                if self._flight is not None:
+                    return serving[0], "memory"  # our own renewal runs: no look needed
+                # Meanwhile, this process's other threads serve it without a look of their own.
+                self._serving = (serving[0], min(now + 0.05, serving[0].usable_until))
+            look = self.store.look(now)
+            if look.token is not None:
+                self._serve_or_renew(look, now)
+                return look.token, "memory" if look.token is held else "cache"
+            flight, brought = self._lead_or_wait(look)
             if brought is not None:
                 return brought
-        with self._flying(flight, keep_lock_on_error=False) as fetch:
+        with self._flying(flight, back_off_on_error=False) as fetch:
             fetch.result = run_flow(fetch.flow, self.session, self.config, on_pause=fetch.keep_lock)
         return fetch.result.token, "fetch"
 
     def _serve(self, token: AccessToken) -> None:
         self._serving = (token, self.renew_from(token))
+        self._recheck = RECHECK_INTERVAL
 
     # --- the renewal path: a token is still valid, nobody waits ---------------------------
 
-    def _serve_or_renew(self, current: AccessToken, now: float) -> None:
+    def _serve_or_renew(self, look: Look, now: float) -> None:
+        current = look.token
+        assert current is not None
         if now < self.renew_from(current):
             self._serve(current)
             return
-        # Whatever happens, look again only after a short pause: no cache traffic on every call.
-        self._serving = (current, min(now + RECHECK_INTERVAL, current.usable_until))
+        # Whatever happens, look again only after a pause (longer each time; not before a failed
+        # renewal's back-off ends, or the renewing worker expects to be done).
+        again = max(now + self._recheck, look.backoff_until, look.expected_at)
+        self._serving = (current, min(again, current.usable_until))
+        self._recheck = min(self._recheck * 2, LONGEST_RECHECK)
         with self._lock:
-            if self._flight is not None:
-                return  # this process renews already
+            if self._flight is not None or look.lock == HELD or now < look.backoff_until:
+                return  # a renewal runs (here or elsewhere: its token will appear), or backs off
             owner = self.store.try_lock()
             if owner is None:
                 return  # another worker renews; its token will appear in the shared cache
@@ -218,13 +233,13 @@ class TokenManager:
 
     def _renew(self, flight: Flight) -> None:
         # A failure is logged by _flying; the valid token keeps serving meanwhile.
-        renewal = self._flying(flight, keep_lock_on_error=True)
+        renewal = self._flying(flight, back_off_on_error=True)
         with contextlib.suppress(Exception), renewal as fetch:
             fetch.result = run_flow(fetch.flow, self.session, self.config, on_pause=fetch.keep_lock)
 
     # --- the cold path: no valid token, callers wait for one fetch ------------------------
 
-    def _lead_or_wait(self) -> tuple[Flight, tuple[AccessToken, str] | None]:
+    def _lead_or_wait(self, look: Look) -> tuple[Flight, tuple[AccessToken, str] | None]:
         """This process's flight, once this caller may fetch (holding the shared lock when the
         cache works); with (token, source) when another caller or worker brought one."""
         with self._lock:
@@ -235,15 +250,12 @@ class TokenManager:
             if flight.done.wait(self._longest_wait() + self._longest_fetch()):
                 return flight, (flight.outcome(), "fetch")
             return Flight(), None  # the leader is stuck: fetch ourselves
-        # Our own renewal back-off must not make our own callers wait: no usable token is left.
-        self.store.release(self._backoff_lock_owner)
-        self._backoff_lock_owner = None
         if self._inherited_lock_owner is not None and self.store.per_process:
             # Forked during a fetch: our per-process cache holds a copy of the parent's lock,
             # which no thread of this process will release.
             self.store.release(self._inherited_lock_owner)
         self._inherited_lock_owner = None
-        flight.lock_owner, token = self.store.lock_or_token(self._longest_wait())
+        flight.lock_owner, token = self.store.lock_or_token(self._longest_wait(), look)
         if token is None:
             return flight, None
         self._serve(token)
@@ -253,7 +265,7 @@ class TokenManager:
     # --- one fetch, shared by the callers of a flight -------------------------------------
 
     @contextlib.contextmanager
-    def _flying(self, flight: Flight, *, keep_lock_on_error: bool) -> Iterator[Fetch]:
+    def _flying(self, flight: Flight, *, back_off_on_error: bool) -> Iterator[Fetch]:
         """Around one pump of the token flow: store the token, release the flight's lock, tell
         the flight's waiters, count and signal. (A context manager, not a function that calls
         the driver: it adds no frame between the caller and the socket.)"""
@@ -267,12 +279,8 @@ class TokenManager:
             yield fetch
         except Exception as exc:
             log_failure(self.config.name, exc)
-            if keep_lock_on_error:
-                # A failed renewal keeps the shared lock until it times out: that is the
-                # back-off, so that a down Keycloak is not asked again on every call.
-                self._backoff_lock_owner = flight.lock_owner
-            else:
-                self.store.release(flight.lock_owner)
+            # After a failed renewal, renewals hold off; callers without a token never do.
+            (self.store.back_off if back_off_on_error else self.store.release)(flight.lock_owner)
             self._land(flight, error=exc)
             report(self.config.name, self.stats, started, renewal, error=exc)
             raise
@@ -289,6 +297,7 @@ class TokenManager:
         self.store.write(token)
         self._serve(token)
         self.store.release(flight.lock_owner)
+        self.store.fetch_seconds = time.perf_counter() - started  # what our next lock expects
         self._land(flight, token=token)
         report(self.config.name, self.stats, started, renewal, token=token)
 
@@ -321,8 +330,7 @@ class TokenManager:
         parent (gunicorn --preload, multiprocessing)."""
         self._lock = threading.Lock()
         flight, self._flight = self._flight, None
-        self._inherited_lock_owner = flight.lock_owner if flight else self._backoff_lock_owner
-        self._backoff_lock_owner = None
+        self._inherited_lock_owner = flight.lock_owner if flight else None
         self._in_thread.forget_all()
         self.session = requests.Session()  # the parent's pooled sockets stay the parent's
 

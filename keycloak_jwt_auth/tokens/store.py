@@ -7,6 +7,7 @@ one warning (and is left alone for a while), never to an error.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -31,7 +32,13 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-POLL_INTERVAL = 0.05  # seconds between looks while another worker fetches a cold token
+# A cold waiter looks again after FIRST_PAUSE, then after pauses that grow by PAUSE_GROWTH up to
+# LONGEST_PAUSE: a dozen looks for a 1.5 s fetch (a fixed 50 ms poll: 30), seen about 0.1 s
+# after it is stored. When the lock holder has fetched before, its lock says when it expects to
+# finish, and waiters sleep until then.
+FIRST_PAUSE = 0.05  # seconds
+PAUSE_GROWTH = 1.15
+LONGEST_PAUSE = 0.25  # seconds
 CACHE_RETRY_INTERVAL = 5.0  # seconds a failed cache is left alone before it is tried again
 SECRET_CHOICE_TIMEOUT = 30 * 24 * 3600  # seconds; a rotation is over long before
 LOCK_CLOCK_SKEW = 5.0  # seconds hosts' clocks may differ when they judge a lock's deadline
@@ -93,6 +100,35 @@ UNDECODABLE = (
 NOT_A_TOKEN = object()  # read as "not a stored token"
 
 
+FREE, HELD, DEAD = "free", "held", "dead"  # what a look sees of the lock
+
+
+@dataclasses.dataclass(frozen=True)
+class Look:
+    """One read of the shared cache: the usable token (ours or the shared one), whether another
+    worker holds the lock (``HELD``: it fetches; ``DEAD``: a value no live worker wrote), and
+    until when a failed renewal asked renewals to hold off (0: no back-off)."""
+
+    token: AccessToken | None
+    lock: str = FREE
+    backoff_until: float = 0.0
+    expected_at: float = 0.0  # when the holder of a ``HELD`` lock expects to store its token
+
+
+def _owner_part(held: object) -> str:
+    return held.partition(":")[0] if isinstance(held, str) else ""
+
+
+def _time_in(raw: object, now: float, ahead: float) -> float:
+    """The time ``raw`` names, when it lies in the next ``ahead`` seconds (else 0: a back-off
+    or an expected finish that no live worker wrote)."""
+    try:
+        at = float(raw) if isinstance(raw, str) and raw else 0.0
+    except ValueError:
+        return 0.0
+    return at if now < at <= now + ahead else 0.0
+
+
 def _get_decodable(key: str) -> Callable[[Any], Any]:
     def get(cache: Any) -> Any:
         try:
@@ -116,9 +152,13 @@ class TokenStore:
         self.key = token_cache_key(config, jkt=bound_to, audience=audience)
         self.lock_key = f"{self.key}:lock"
         self.secret_choice_key = f"{self.key}:secret"
+        # A failed renewal's back-off, a key of its own: the lock always means "a worker is
+        # fetching now", so a caller without a token never waits for a back-off.
+        self.backoff_key = f"{self.key}:backoff"
         self.lock_timeout = max(1, math.ceil(config.lock_timeout))
         self.longest_hold = self.lock_timeout * (config.retries + 2)
         self.memo: AccessToken | None = None  # the newest token this process has seen
+        self.fetch_seconds: float | None = None  # how long this process's last fetch took
         self._healthy = True
         self.failures = 0  # cache operations that failed (a failed cache is retried now and then)
         self._retry_at = 0.0  # monotonic time before which a failed cache is not tried
@@ -129,7 +169,29 @@ class TokenStore:
 
     def read(self, now: float) -> AccessToken | None:
         """The usable token that lasts longest, of the one in memory and the shared one."""
-        candidates = [self.memo, self.shared()]
+        return self._best(self.shared(), now)
+
+    def look(self, now: float) -> Look:
+        """The usable token, the lock and the back-off, in one request to the cache."""
+        values: dict[str, Any] = self._call(self._get_all, {})
+        token = self._best(self._token_from(values.get(self.key)), now)
+        held = values.get(self.lock_key)
+        lock = FREE if held is None else HELD if self._live(held) else DEAD
+        ahead = self.lock_timeout  # a planted value delays nobody for longer than that
+        until = _time_in(values.get(self.backoff_key), now, ahead + LOCK_CLOCK_SKEW)
+        # The holder's expected finish: "owner/expected:deadline"
+        expected = _time_in(_owner_part(held).partition("/")[2], now, ahead) if lock == HELD else 0
+        return Look(token, lock, until, expected)
+
+    def _get_all(self, cache: Any) -> dict[str, Any]:
+        keys = [self.key, self.lock_key, self.backoff_key]
+        try:
+            return dict(cache.get_many(keys))
+        except UNDECODABLE:  # a foreign value among them: read each alone
+            return {key: _get_decodable(key)(cache) for key in keys}
+
+    def _best(self, shared: AccessToken | None, now: float) -> AccessToken | None:
+        candidates = [self.memo, shared]
         usable = [t for t in candidates if t is not None and now < t.usable_until]
         best = max(usable, key=lambda t: t.expires_at, default=None)
         if best is not None:
@@ -143,7 +205,9 @@ class TokenStore:
     def shared(self) -> AccessToken | None:
         """The shared token; a value that is not a usable token is a miss (logged once until a
         good one is read again), and the next fetch overwrites it."""
-        raw = self._call(_get_decodable(self.key), None)
+        return self._token_from(self._call(_get_decodable(self.key), None))
+
+    def _token_from(self, raw: object) -> AccessToken | None:
         if raw is None:
             return None
         try:
@@ -204,30 +268,51 @@ class TokenStore:
         self._call(lambda cache: cache.delete(self.lock_key), None)
         return owner if self._add_lock(owner) else None
 
-    def lock_or_token(self, longest_wait: float) -> tuple[str | None, AccessToken | None]:
+    def lock_or_token(
+        self, longest_wait: float, first: Look | None = None
+    ) -> tuple[str | None, AccessToken | None]:
         """Wait until this worker holds the lock (its owner id) or another worker's token is
         stored (that token), at most ``longest_wait`` seconds: then (None, None), and the caller
-        fetches without the lock. A live holder extends its lock between tries; a dead one's
-        lock expires within ``LOCK_TIMEOUT``. Either way, the wait is bounded."""
-        started = time.monotonic()
-        while True:
-            owner = self.try_lock()
-            # Look after taking the lock too: the previous owner may have stored its token and
-            # released the lock between two of our looks.
-            token = self.read(time.time())
-            if token is not None:
+        fetches without the lock. ``first``: the look the caller made just now. Each look is
+        one request to the cache, and the pauses between looks grow (``FIRST_PAUSE`` up to
+        ``LONGEST_PAUSE``): a waiter costs the cache a few requests per fetch, not one every
+        50 ms. A live holder extends its lock between tries; a dead one's lock expires within
+        ``LOCK_TIMEOUT``. Either way, the wait is bounded. A back-off is no lock: this caller
+        has no token, so it never waits for one."""
+        started, pause = time.monotonic(), FIRST_PAUSE
+        look = first or self.look(time.time())
+        while look.token is None:
+            owner = None if look.lock == HELD else self.try_lock()
+            if owner is not None:
+                # Look after taking the lock too: the previous owner may have stored its token
+                # and released the lock between our look and our lock.
+                token = self.read(time.time())
+                if token is None:
+                    return owner, None
                 self.release(owner)
                 return None, token
-            if owner is not None:
-                return owner, None
-            if time.monotonic() - started >= longest_wait:
+            waited = time.monotonic() - started
+            if waited >= longest_wait:
                 logger.warning(
                     "Waited %.0fs for another worker's token for client %s; fetching one here",
-                    time.monotonic() - started,
+                    waited,
                     self.client_id,
                 )
                 return None, None
-            time.sleep(POLL_INTERVAL)
+            if look.expected_at:  # sleep until the holder expects to be done, then look often
+                pause = max(FIRST_PAUSE, look.expected_at - time.time())
+            time.sleep(min(pause, longest_wait - waited))
+            pause = FIRST_PAUSE if look.expected_at else min(pause * PAUSE_GROWTH, LONGEST_PAUSE)
+            look = self.look(time.time())
+        return None, look.token
+
+    def back_off(self, owner: str | None) -> None:
+        """After a failed renewal: renewals anywhere hold off for ``LOCK_TIMEOUT`` (a down
+        Keycloak is not asked on every call), and the lock is free for a caller without a
+        token, who must not wait for a back-off."""
+        until = f"{time.time() + self.lock_timeout:.3f}"
+        self._call(lambda cache: cache.set(self.backoff_key, until, self.lock_timeout), None)
+        self.release(owner)
 
     def extend_lock(self, owner: str | None) -> None:
         """Give the lock ``owner`` holds another ``LOCK_TIMEOUT``: it is still fetching."""
@@ -245,13 +330,17 @@ class TokenStore:
         return self._call(lambda cache: cache.add(self.lock_key, value, self.lock_timeout), True)
 
     def _lock_value(self, owner: str) -> str:
-        """The owner, and the latest time a live owner can hold the lock: it extends the lock
-        by ``LOCK_TIMEOUT`` before each retry of its one fetch."""
-        return f"{owner}:{time.time() + self.longest_hold:.3f}"
+        """The owner (with when it expects to be done, when it has fetched before), and the
+        latest time a live owner can hold the lock: it extends the lock by ``LOCK_TIMEOUT``
+        before each retry of its one fetch. (Earlier versions read "owner:deadline" and compare
+        the owner part whole: they wait for these locks as for their own.)"""
+        now = time.time()
+        expected = "" if self.fetch_seconds is None else f"/{now + self.fetch_seconds:.3f}"
+        return f"{owner}{expected}:{now + self.longest_hold:.3f}"
 
     def _held_by(self, owner: str) -> bool:
         held = self._call(lambda cache: cache.get(self.lock_key), None)
-        return isinstance(held, str) and held.partition(":")[0] == owner
+        return _owner_part(held).partition("/")[0] == owner
 
     def _live(self, held: object) -> bool:
         _, _, deadline = held.partition(":") if isinstance(held, str) else ("", "", "")
