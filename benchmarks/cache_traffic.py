@@ -1,0 +1,242 @@
+"""How the shared-cache traffic grows with the number of processes (issue 23).
+
+N worker processes (4, 16, 64) share one Redis through Django's ``RedisCache``; each has a few
+threads calling ``get_access_token()`` in a loop, against a ``FakeKeycloak`` whose token
+endpoint answers after a fixed delay (1.5 s) with short-lived tokens (12 s), over a few
+lifetimes. Redis's ``INFO commandstats`` is read before the start, when every process has its
+first token (the cold start) and at the end (the warm run, through renewals). With ``--before
+REF``, the same sizes run first on the package as it is at git revision REF, side by side.
+
+    python -m benchmarks.cache_traffic --redis-url redis://127.0.0.1:6390/0 --before main
+
+(Redis must be running: ``SERVICES=redis scripts/with-services.sh .venv/bin/python -m
+benchmarks.cache_traffic ...`` starts one on ``REDIS_PORT``.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+NOT_OURS = ("info", "flushdb", "ping", "select", "hello", "client", "command", "config")
+
+
+def redis_commands(client: Any) -> dict[str, int]:
+    """Commands Redis ran so far, by name, without the benchmark's own."""
+    stats = client.info("commandstats")
+    counts = {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+    return {name: calls for name, calls in counts.items() if name.split("|")[0] not in NOT_OURS}
+
+
+def difference(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+
+
+def package_at(revision: str, into: Path) -> Path:
+    """The package as it is at ``revision``, extracted under ``into``."""
+    archive = subprocess.run(
+        ["git", "archive", revision, "keycloak_jwt_auth"], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def run_size(
+    code: Path, processes: int, args: argparse.Namespace, fake: Any, client: Any
+) -> dict[str, Any]:
+    client.flushdb()
+    fake.received.clear()
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        settings = fake.settings(REFRESH_MARGIN=30)
+        env = {**os.environ, "PYTHONPATH": f"{code}{os.pathsep}{ROOT}"}
+        command = [sys.executable, "-m", "benchmarks.cache_traffic", "--worker", str(work)]
+        options = [f"--redis-url={args.redis_url}", f"--threads={args.threads}"]
+        options += [f"--settings={json.dumps(settings)}", f"--duration={args.duration}"]
+        options.append(f"--interval={args.interval}")
+        workers = [
+            subprocess.Popen([*command, *options, f"--index={i}"], cwd=work, env=env)
+            for i in range(processes)
+        ]
+        wait_for(lambda: len(list(work.glob("ready-*"))) == processes, 180)
+        before = redis_commands(client)
+        (work / "go").write_text(str(time.time() + 0.5))
+        wait_for(lambda: len(list(work.glob("first-*"))) == processes, 120)
+        cold_done = time.time()
+        cold = redis_commands(client)
+        for worker in workers:
+            assert worker.wait(timeout=args.duration + 120) == 0
+        end = redis_commands(client)
+        reports = [json.loads((work / f"report-{i}.json").read_text()) for i in range(processes)]
+    return summary(processes, args, reports, before, cold, end, cold_done, fake.token_requests)
+
+
+def summary(
+    processes: int,
+    args: argparse.Namespace,
+    reports: list[dict[str, Any]],
+    before: dict[str, int],
+    cold: dict[str, int],
+    end: dict[str, int],
+    cold_done: float,
+    token_requests: int,
+) -> dict[str, Any]:
+    started = min(r["started"] for r in reports)
+    firsts = sorted(r["first_token"] for r in reports)
+    until = max(r["until"] for r in reports)
+    warm_seconds = until - cold_done
+    renewal_period = args.lifetime * 2 / 3
+    cold_commands, warm_commands = difference(cold, before), difference(end, cold)
+    lifetimes = warm_seconds / args.lifetime
+    return {
+        "processes": processes,
+        "cold_commands_per_process": sum(cold_commands.values()) / processes,
+        "warm_commands_per_process_per_lifetime": sum(warm_commands.values())
+        / processes
+        / lifetimes,
+        "cold_by_command": cold_commands,
+        "warm_by_command": warm_commands,
+        "first_token_s": firsts[0] - started,
+        "all_first_tokens_s": firsts[-1] - started,
+        # After the first token was stored, how long until each other process had it.
+        "waiter_extra_median_ms": statistics.median(f - firsts[0] for f in firsts[1:]) * 1000,
+        "waiter_extra_max_ms": (firsts[-1] - firsts[0]) * 1000,
+        "token_requests": token_requests,
+        "ideal_token_requests": 1 + int((until - firsts[0]) // renewal_period),
+        "errors": sum(r["errors"] for r in reports),
+        "calls": sum(r["calls"] for r in reports),
+    }
+
+
+def wait_for(condition: Any, seconds: float) -> None:
+    deadline = time.time() + seconds
+    while not condition():
+        if time.time() > deadline:
+            raise TimeoutError("workers did not get there in time")
+        time.sleep(0.05)
+
+
+# --- one worker process ---------------------------------------------------------------------
+
+
+def worker(args: argparse.Namespace) -> None:
+    from support.shared_cache import configure
+
+    work = Path(args.worker)
+    configure(args.redis_url, INSTALLED_APPS=["keycloak_jwt_auth"], KEYCLOAK_JWT_AUTH=args.settings)
+    from keycloak_jwt_auth import get_access_token
+
+    (work / f"ready-{args.index}").touch()
+    wait_for(lambda: (work / "go").exists(), 300)
+    start_at = float((work / "go").read_text())
+    time.sleep(max(0.0, start_at - time.time()))
+    until = start_at + args.duration
+    seen = threading.Event()
+    report: dict[str, Any] = {"started": time.time(), "calls": 0, "errors": 0, "until": until}
+
+    def loop() -> None:
+        while time.time() < until:
+            try:
+                get_access_token()
+            except Exception:  # a benchmark counts failures instead of stopping
+                report["errors"] += 1
+            else:
+                if not seen.is_set():
+                    seen.set()
+                    report.setdefault("first_token", time.time())
+                    (work / f"first-{args.index}").touch()
+            report["calls"] += 1
+            time.sleep(args.interval)
+
+    threads = [threading.Thread(target=loop) for _ in range(args.threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    (work / f"report-{args.index}.json").write_text(json.dumps(report))
+
+
+# --- the run --------------------------------------------------------------------------------
+
+COLUMNS = [
+    ("code", "code"),
+    ("processes", "N"),
+    ("cold_commands_per_process", "cold cmds/proc"),
+    ("warm_commands_per_process_per_lifetime", "warm cmds/proc/lifetime"),
+    ("all_first_tokens_s", "all have a token (s)"),
+    ("waiter_extra_median_ms", "waiter extra p50 (ms)"),
+    ("waiter_extra_max_ms", "max (ms)"),
+    ("token_requests", "token requests"),
+    ("ideal_token_requests", "ideal"),
+    ("errors", "errors"),
+]
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    def cell(value: Any) -> str:
+        return f"{value:.1f}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(title for _, title in COLUMNS) + " |"]
+    lines.append("|" + "---|" * len(COLUMNS))
+    lines += ["| " + " | ".join(cell(row[key]) for key, _ in COLUMNS) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--redis-url", default=f"redis://127.0.0.1:{os.environ.get('REDIS_PORT', '6390')}/0"
+    )
+    parser.add_argument("--processes", type=int, nargs="+", default=[4, 16, 64])
+    parser.add_argument("--threads", type=int, default=3)
+    parser.add_argument("--interval", type=float, default=0.05)
+    parser.add_argument("--lifetime", type=int, default=12, help="token lifetime, seconds")
+    parser.add_argument("--delay", type=float, default=1.5, help="token endpoint's delay, s")
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds per size")
+    parser.add_argument("--before", help="git revision whose package runs first, for comparison")
+    parser.add_argument("--out", type=Path, help="JSON results")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--index", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--settings", type=json.loads, default={}, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(args)
+        return
+    import redis
+
+    from keycloak_jwt_auth.testing import FakeKeycloak
+
+    client = redis.Redis.from_url(args.redis_url)
+    rows: list[dict[str, Any]] = []
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        FakeKeycloak(token_lifespan=args.lifetime) as fake,
+    ):
+        fake.slow_seconds = args.delay
+        fake.fail("slow")
+        variants = [("after", ROOT)]
+        if args.before:
+            variants.insert(0, (f"before ({args.before})", package_at(args.before, Path(folder))))
+        for processes in args.processes:
+            for name, code in variants:
+                row = {"code": name, **run_size(code, processes, args, fake, client)}
+                rows.append(row)
+                print(table([row]).splitlines()[-1], flush=True)
+    print(table(rows))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
