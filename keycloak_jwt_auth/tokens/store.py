@@ -113,6 +113,7 @@ class Look:
     lock: str = FREE
     backoff_until: float = 0.0
     expected_at: float = 0.0  # when the holder of a ``HELD`` lock expects to store its token
+    held_since: float = 0.0  # when the holder of a ``HELD`` lock took it
 
 
 def _owner_part(held: object) -> str:
@@ -127,6 +128,13 @@ def _time_in(raw: object, now: float, ahead: float) -> float:
     except ValueError:
         return 0.0
     return at if now < at <= now + ahead else 0.0
+
+
+def _took(missed: tuple[float, float], now: float, longest: float) -> float | None:
+    """About how long another worker's fetch took: it ended between our last two looks."""
+    looked_at, held_since = missed
+    took = (looked_at + now) / 2 - held_since
+    return took if held_since and 0 < took <= longest else None
 
 
 def _get_decodable(key: str) -> Callable[[Any], Any]:
@@ -179,9 +187,12 @@ class TokenStore:
         lock = FREE if held is None else HELD if self._live(held) else DEAD
         ahead = self.lock_timeout  # a planted value delays nobody for longer than that
         until = _time_in(values.get(self.backoff_key), now, ahead + LOCK_CLOCK_SKEW)
-        # The holder's expected finish: "owner/expected:deadline"
-        expected = _time_in(_owner_part(held).partition("/")[2], now, ahead) if lock == HELD else 0
-        return Look(token, lock, until, expected)
+        if lock != HELD:
+            return Look(token, lock, until)
+        # "owner/expected:deadline", the deadline LONGEST_HOLD after the lock was taken
+        expected = _time_in(_owner_part(held).partition("/")[2], now, ahead)
+        since = float(str(held).partition(":")[2]) - self.longest_hold  # a live lock's deadline
+        return Look(token, lock, until, expected, since)
 
     def _get_all(self, cache: Any) -> dict[str, Any]:
         keys = [self.key, self.lock_key, self.backoff_key]
@@ -280,7 +291,9 @@ class TokenStore:
         ``LOCK_TIMEOUT``. Either way, the wait is bounded. A back-off is no lock: this caller
         has no token, so it never waits for one."""
         started, pause = time.monotonic(), FIRST_PAUSE
-        look = first or self.look(time.time())
+        looked_at = time.time()
+        look = first or self.look(looked_at)
+        missed = (0.0, 0.0)  # our last look without a token: when, and since when it was held
         while look.token is None:
             owner = None if look.lock == HELD else self.try_lock()
             if owner is not None:
@@ -303,7 +316,11 @@ class TokenStore:
                 pause = max(FIRST_PAUSE, look.expected_at - time.time())
             time.sleep(min(pause, longest_wait - waited))
             pause = FIRST_PAUSE if look.expected_at else min(pause * PAUSE_GROWTH, LONGEST_PAUSE)
-            look = self.look(time.time())
+            missed = (looked_at, look.held_since)
+            looked_at = time.time()
+            look = self.look(looked_at)
+        # What our own lock will say it expects, so that waiters sleep until then:
+        self.fetch_seconds = _took(missed, looked_at, self.lock_timeout) or self.fetch_seconds
         return None, look.token
 
     def back_off(self, owner: str | None) -> None:
