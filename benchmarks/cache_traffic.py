@@ -178,7 +178,7 @@ def worker(args: argparse.Namespace) -> None:
     run_threads(args.threads, loop, until, threading.Event(), "first")
     # Idle until the token has expired everywhere (and a little more), then a second cold start.
     time.sleep(max(0.0, until + args.lifetime + args.delay + 1 - time.time()))
-    run_threads(args.threads, loop, time.time() + 4, threading.Event(), "again")
+    run_threads(args.threads, loop, time.time() + args.delay + 2.5, threading.Event(), "again")
     (work / f"report-{args.index}.json").write_text(json.dumps(report))
 
 

@@ -180,10 +180,12 @@ def test_a_cold_waiter_looks_a_few_times_per_fetch_and_is_served_soon_after_it(
     # (a 50 ms poll: 20 looks of three requests each), served within one pause of the store.
     assert mine(counted) <= 13, counted
     assert 1.0 <= waited < 1.0 + 0.35
-    # It learnt how long a fetch takes: its own lock will say when it expects to be done.
-    assert waiter.store.fetch_seconds == pytest.approx(1.0, abs=0.2)
+    # It learnt how long a fetch takes, at least (at its last look, the fetch had run 0.84 s):
+    # its own lock will say when it expects to be done.
+    took = waiter.store.fetch_seconds
+    assert took is not None and 0.6 < took <= 1.0
     assert waiter.store.try_lock() is not None
-    assert waiter.store.look(time.time()).expected_at == pytest.approx(time.time() + 1, abs=0.2)
+    assert waiter.store.look(time.time()).expected_at == pytest.approx(time.time() + took, abs=0.1)
     assert len(token_calls(mocked)) == 0
 
 

@@ -130,10 +130,12 @@ def _time_in(raw: object, now: float, ahead: float) -> float:
     return at if now < at <= now + ahead else 0.0
 
 
-def _took(missed: tuple[float, float], now: float, longest: float) -> float | None:
-    """About how long another worker's fetch took: it ended between our last two looks."""
+def _took(missed: tuple[float, float], longest: float) -> float | None:
+    """How long another worker's fetch took, at least: it had not ended at our last look
+    without a token. (Short rather than long: a waiter that wakes early looks a few more
+    times, one that wakes late hands the token out late.)"""
     looked_at, held_since = missed
-    took = (looked_at + now) / 2 - held_since
+    took = looked_at - held_since
     return took if held_since and 0 < took <= longest else None
 
 
@@ -320,7 +322,7 @@ class TokenStore:
             looked_at = time.time()
             look = self.look(looked_at)
         # What our own lock will say it expects, so that waiters sleep until then:
-        self.fetch_seconds = _took(missed, looked_at, self.lock_timeout) or self.fetch_seconds
+        self.fetch_seconds = _took(missed, self.lock_timeout) or self.fetch_seconds
         return None, look.token
 
     def back_off(self, owner: str | None) -> None:

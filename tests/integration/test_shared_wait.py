@@ -93,14 +93,16 @@ def test_a_cold_waiter_costs_redis_a_few_commands(
 
 
 def test_the_cache_traffic_benchmark_runs(redis_server: str, tmp_path: Path) -> None:
-    """A smoke run of benchmarks/cache_traffic.py (two processes, 6 s): it counts and reports."""
+    """A smoke run of benchmarks/cache_traffic.py (two processes, 6 s tokens, about 15 s): it
+    counts and reports."""
     out = tmp_path / "traffic.json"
     command = [sys.executable, "-m", "benchmarks.cache_traffic", f"--redis-url={redis_server}"]
-    command += ["--processes", "2", "--duration=6", f"--out={out}"]
+    command += ["--processes", "2", "--duration=3", "--lifetime=6", "--delay=0.3", f"--out={out}"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     [row] = json.loads(out.read_text())
     assert row["errors"] == 0 and row["calls"] > 0
-    assert row["token_requests"] == row["ideal_token_requests"] == 1
+    assert row["token_requests"] == row["ideal_token_requests"] == 2  # two cold starts
     assert 0 < row["cold_commands_per_process"] < 30
+    assert 0 < row["again_commands_per_process"] < 30
