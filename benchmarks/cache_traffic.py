@@ -75,7 +75,8 @@ def run_size(
         wait_for(lambda: len(list(work.glob("ready-*"))) == processes, 300)
         before = redis_commands(client)
         start_at = time.time() + 0.5
-        (work / "go").write_text(str(start_at))
+        (work / "go.tmp").write_text(str(start_at))
+        (work / "go.tmp").rename(work / "go")  # whole: a worker never reads it half-written
         wait_for(lambda: len(list(work.glob("first-*"))) == processes, 120)
         cold_done, cold = time.time(), redis_commands(client)
         time.sleep(max(0.0, start_at + args.duration + args.lifetime - time.time()))
