@@ -62,7 +62,8 @@ def run_size(
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         settings = fake.settings(REFRESH_MARGIN=30)
-        env = {**os.environ, "PYTHONPATH": f"{code}{os.pathsep}{ROOT}"}
+        path = [str(code), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
         command = [sys.executable, "-m", "benchmarks.cache_traffic", "--worker", str(work)]
         options = [f"--redis-url={args.redis_url}", f"--threads={args.threads}"]
         options += [f"--settings={json.dumps(settings)}", f"--duration={args.duration}"]
@@ -109,6 +110,7 @@ def summary(
     renewals = int((until - firsts[0]) // (args.lifetime * 2 / 3))
     return {
         "processes": processes,
+        "backend": reports[0]["backend"],
         "cold_commands_per_process": sum(cold.values()) / processes,
         "warm_commands_per_process_per_lifetime": sum(warm.values()) / processes / lifetimes,
         "again_commands_per_process": sum(again.values()) / processes,
@@ -149,6 +151,7 @@ def worker(args: argparse.Namespace) -> None:
 
     work = Path(args.worker)
     configure(args.redis_url, INSTALLED_APPS=["keycloak_jwt_auth"], KEYCLOAK_JWT_AUTH=args.settings)
+    from django.conf import settings
     from django.core.cache import cache
 
     from keycloak_jwt_auth import get_access_token, get_token_manager
@@ -161,6 +164,7 @@ def worker(args: argparse.Namespace) -> None:
     time.sleep(max(0.0, start_at - time.time()))
     until = start_at + args.duration
     report: dict[str, Any] = {"started": time.time(), "calls": 0, "errors": 0, "until": until}
+    report["backend"] = settings.CACHES["default"]["BACKEND"].split(".")[0]  # django, django_redis
 
     def loop(until: float, seen: threading.Event, name: str) -> None:
         while time.time() < until:
@@ -195,6 +199,7 @@ def run_threads(count: int, target: Any, *args: Any) -> None:
 
 COLUMNS = [
     ("code", "code"),
+    ("backend", "cache"),
     ("processes", "N"),
     ("cold_commands_per_process", "cold cmds/proc"),
     ("warm_commands_per_process_per_lifetime", "warm cmds/proc/lifetime"),
