@@ -181,13 +181,12 @@ class TokenManager:
         else:
             now, held, serving = time.time(), self.store.memo, self._serving
             if serving is not None and now < serving[0].usable_until:
-                if self._flight is not None:
-                    return serving[0], "memory"  # our own renewal runs: no look needed
-                # Meanwhile, this process's other threads serve it without a look of their own.
-                self._serving = (serving[0], min(now + 0.05, serving[0].usable_until))
+                if self._flight is not None:  # our own renewal runs: no look needed
+                    return serving[0], "memory"
+                self._serving = (serving[0], min(now + 0.05, serving[0].usable_until))  # one look
             look = self.store.look(now)
             if look.token is not None:
-                self._serve_or_renew(look, now)
+                self._serve_or_renew(look.token, look, now)
                 return look.token, "memory" if look.token is held else "cache"
             flight, brought = self._lead_or_wait(look)
             if brought is not None:
@@ -202,14 +201,11 @@ class TokenManager:
 
     # --- the renewal path: a token is still valid, nobody waits ---------------------------
 
-    def _serve_or_renew(self, look: Look, now: float) -> None:
-        current = look.token
-        assert current is not None
+    def _serve_or_renew(self, current: AccessToken, look: Look, now: float) -> None:
         if now < self.renew_from(current):
             self._serve(current)
             return
-        # Whatever happens, look again only after a pause (longer each time; not before a failed
-        # renewal's back-off ends, or the renewing worker expects to be done).
+        # Look again after a pause (growing; not before a back-off's or a renewal's expected end)
         again = max(now + self._recheck, look.backoff_until, look.expected_at)
         self._serving = (current, min(again, current.usable_until))
         self._recheck = min(self._recheck * 2, LONGEST_RECHECK)
