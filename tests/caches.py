@@ -64,3 +64,29 @@ class CountingCache(LocMemCache):
     def touch(self, key: str, timeout: Any = None, version: Any = None) -> bool:
         self._count("touch")
         return super().touch(key, timeout, version)
+
+
+class SwitchableCache(LocMemCache):
+    """Like a Redis that goes down and comes back: set ``SwitchableCache.down``."""
+
+    down = False
+
+    def _maybe_fail(self) -> None:
+        if SwitchableCache.down:
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6399. Connection refused.")
+
+    def get_many(self, keys: Any, version: Any = None) -> dict[str, Any]:
+        self._maybe_fail()
+        return super().get_many(keys, version)
+
+    def get(self, key: str, default: Any = None, version: Any = None) -> Any:
+        self._maybe_fail()
+        return super().get(key, default, version)
+
+    def add(self, key: str, value: Any, timeout: Any = None, version: Any = None) -> bool:
+        self._maybe_fail()
+        return super().add(key, value, timeout, version)
+
+    def set(self, key: str, value: Any, timeout: Any = None, version: Any = None) -> None:
+        self._maybe_fail()
+        super().set(key, value, timeout, version)

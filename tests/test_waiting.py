@@ -232,3 +232,28 @@ def test_a_holder_that_fetched_before_says_when_it_expects_to_be_done(
     other.join()
     assert mine(counted) <= 5, counted  # a read, a look, a sleep until 1 s, a look or two
     assert 1.0 <= waited < 1.0 + 0.15
+
+
+def test_renewals_wait_for_a_failed_cache_while_the_token_lasts(
+    mocked: responses.RequestsMock, clock: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 23: during a Redis outage (or failover) every process whose cache failed renewed
+    on its own; now renewals wait for the cache to be tried again, so one worker renews for
+    all of them (the token lasts long past that)."""
+    monkeypatch.setattr("keycloak_jwt_auth.tokens.store.CACHE_RETRY_INTERVAL", 0.2)
+    monkeypatch.setattr(test_caches.SwitchableCache, "down", False)
+    answers(mocked, (200, token_body("old", expires_in=300)), (200, token_body("new")))
+    backend = {"BACKEND": "tests.caches.SwitchableCache"}
+    with override_settings(CACHES={"default": backend}):
+        workers = processes(3, **RENEW_INLINE)
+        assert {worker.get_token().value for worker in workers} == {"old"}
+        test_caches.SwitchableCache.down = True
+        clock[0] += 275  # renewal due everywhere; the cache fails
+        assert {worker.get_token().value for worker in workers} == {"old"}
+        assert len(token_calls(mocked)) == 1  # nobody renewed alone
+        test_caches.SwitchableCache.down = False
+        time.sleep(0.3)  # the failed cache is tried again
+        clock[0] += 3  # past every worker's next look
+        # The first renews (inline, serving its valid token meanwhile); the others take the new.
+        assert [str(worker.get_token().value) for worker in workers] == ["old", "new", "new"]
+        assert len(token_calls(mocked)) == 2  # one renewal for the three

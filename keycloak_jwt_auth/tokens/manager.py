@@ -212,6 +212,9 @@ class TokenManager:
         with self._lock:
             if self._flight is not None or look.lock == HELD or now < look.backoff_until:
                 return  # a renewal runs (here or elsewhere: its token will appear), or backs off
+            cache_back = now + self.store.retried_in()
+            if cache_back > now and cache_back + self._longest_fetch() < current.usable_until:
+                return  # the cache is down: renew once it is back (one request for all workers)
             owner = self.store.try_lock()
             if owner is None:
                 return  # another worker renews; its token will appear in the shared cache

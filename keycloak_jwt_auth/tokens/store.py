@@ -369,6 +369,10 @@ class TokenStore:
             return False
         return -LOCK_CLOCK_SKEW < left <= self.longest_hold + LOCK_CLOCK_SKEW
 
+    def retried_in(self) -> float:
+        """Seconds until a cache that failed is tried again (0 while it works)."""
+        return 0.0 if self._healthy else max(0.0, self._retry_at - time.monotonic())
+
     def _call(self, operation: Callable[[Any], T], fallback: T) -> T:
         # After a failure the cache is left alone for a while: with Redis down, callers must
         # not each pay its connection timeout.
