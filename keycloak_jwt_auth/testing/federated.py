@@ -104,11 +104,14 @@ class FederatedCheck:
     def _check_signature(self, provider: FakeIdentityProvider, assertion: str) -> None:
         try:
             url = provider.jwks_url or _discovered_jwks_url(provider.issuer)
-            keys = jwt.PyJWKSet.from_dict(requests.get(url, timeout=5).json())
+            document = requests.get(url, timeout=5).json()
             kid = jwt.get_unverified_header(assertion).get("kid")
-            key = next(k for k in keys.keys if kid is None or k.key_id == kid)
-            jwt.PyJWS().decode(assertion, key=key.key, algorithms=[key.algorithm_name])
+            jwk = next(k for k in document["keys"] if kid is None or k.get("kid") == kid)
+            algorithm = jwk.get("alg", "RS256")  # (PyJWK.algorithm_name: PyJWT 2.9+ only)
+            jwt.PyJWS().decode(assertion, key=jwt.PyJWK(jwk).key, algorithms=[algorithm])
         except (requests.RequestException, ValueError, StopIteration, jwt.PyJWTError):
+            raise UNKNOWN from None
+        except (KeyError, TypeError, AttributeError):  # a JWKS document that is no JWKS
             raise UNKNOWN from None
 
     def _check_claims(self, provider: FakeIdentityProvider, claims: Mapping[str, Any]) -> None:
