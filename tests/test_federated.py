@@ -27,7 +27,9 @@ from keycloak_jwt_auth import (
 from keycloak_jwt_auth.client_auth import federated as federated_module
 from keycloak_jwt_auth.client_auth.federated import AssertionFile
 from keycloak_jwt_auth.clients import clients
-from keycloak_jwt_auth.doctor.diagnose import FAIL, OK, diagnose
+from keycloak_jwt_auth.doctor.diagnose import FAIL, OK, WARN, diagnose
+from keycloak_jwt_auth.doctor.federated import federated_client_finding
+from keycloak_jwt_auth.doctor.probe import Probe
 from keycloak_jwt_auth.exceptions import OAuthError
 from keycloak_jwt_auth.settings.rules import client_problems
 from keycloak_jwt_auth.testing import ASSERTION_TYPE, FakeKeycloak
@@ -483,3 +485,71 @@ def test_the_commands_work_for_a_federated_client_and_show_no_jwt(
     token = Path(projected.path).read_text()
     assert token not in out + err + keys_out + doctor_out
     assert "OK   assertion" in doctor_out
+
+
+@pytest.mark.parametrize(
+    ("provided", "said"),
+    [
+        ("not-a-jwt", "is not a JWT"),
+        (ValueError("no token today"), "raised ValueError"),
+        ("no exp", "no exp"),
+        ("wrong aud", "aud ['https://elsewhere.example']"),
+    ],
+)
+def test_the_doctor_fails_each_unusable_assertion_of_a_provider(
+    kc: FakeKeycloak, issuer: TestIssuer, provided: Any, said: str
+) -> None:
+    minted = {
+        "no exp": issuer.mint(SUBJECT, kc.issuer, exp=None),
+        "wrong aud": issuer.mint(SUBJECT, "https://elsewhere.example"),
+    }
+    PROVIDED[:] = [minted.get(provided, provided) if isinstance(provided, str) else provided]
+    with federated(kc, ASSERTION_PROVIDER=PROVIDER):
+        findings = {f.check: f for f in diagnose("default")}
+    assertion = findings["assertion"]
+    assert assertion.status == FAIL and said in assertion.message and assertion.hint
+    if provided == "wrong aud":
+        assert repr(kc.issuer) in assertion.hint  # the audience to set on the volume
+
+
+def test_the_doctor_warns_of_a_federated_client_without_its_issuer_or_subject(
+    kc: FakeKeycloak, projected: ProjectedToken
+) -> None:
+    with federated(kc, ASSERTION_FILE=projected.path):
+        probe = Probe(config=clients["default"].config, clock=time.time)
+    finding = federated_client_finding(probe, {"jwt.credential.issuer": "kubernetes"}, "Signed")
+    assert finding.status == WARN and finding.message.endswith(": incomplete")
+    assert "set the identity provider" in str(finding.hint)
+
+
+def test_reading_an_assertion_file_refuses_what_is_no_token(tmp_path: Path) -> None:
+    (tmp_path / "big").write_bytes(b"a" * (federation.ASSERTION_FILE_LIMIT + 1))
+    (tmp_path / "binary").write_bytes(b"\xff\xfe.\x00")
+    (tmp_path / "padded").write_text("  a.b.c\n")
+    for name, reason in [("missing", "cannot be read"), ("big", "larger"), ("binary", "text")]:
+        with pytest.raises(federation.UnreadableAssertion, match=reason):
+            federation.read_assertion_file(tmp_path / name)
+    assert federation.read_assertion_file(tmp_path / "padded") == "a.b.c"
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        ("a.b", "3 dot-separated parts, not 2"),
+        (42, "not 0"),
+        ("!!.??.x", "base64url JSON"),
+        ("W10.e30.x", "JSON object"),  # the header is [] and the claims {}
+    ],
+)
+def test_unverified_claims_say_why_a_token_is_no_jwt(token: Any, reason: str) -> None:
+    with pytest.raises(federation.NotAJwt, match=re.escape(reason)):
+        federation.unverified_claims(token)
+
+
+def test_the_remaining_life_and_audiences_of_odd_claims() -> None:
+    assert federation.remaining_life({"exp": True}) is None
+    assert federation.remaining_life({"exp": "100"}) is None
+    assert federation.remaining_life({"exp": 100}, now=40.0) == 60.0
+    assert federation.audiences({}) == []
+    assert federation.audiences({"aud": ["a", 1]}) == ["a", "1"]
+    assert federation.audiences({"aud": "a"}) == ["a"]
