@@ -272,6 +272,35 @@ def test_the_python_api_and_the_auths(app: Any, entry: str, client: Any) -> None
     sweep(lambda: API[entry](client))
 
 
+# ``audience=`` (issue 22): any value, on every entry point that takes it.
+AUDIENCE_API: dict[str, Callable[[Any], Any]] = {
+    "get_access_token": lambda audience: get_access_token(audience=audience),
+    "aget_access_token": lambda audience: asyncio.run(aget_access_token(audience=audience)),
+    "auth_headers": lambda audience: auth_headers("GET", "https://api.test/x", audience=audience),
+    "aauth_headers": lambda audience: asyncio.run(
+        aauth_headers("GET", "https://api.test/x", audience=audience)
+    ),
+    "ServiceAccountAuth": lambda audience: requests.get(
+        str(settings.KEYCLOAK_JWT_AUTH["SERVER_URL"]),
+        auth=ServiceAccountAuth(audience=audience),
+        timeout=5,
+    ),
+    "HttpxServiceAccountAuth": lambda audience: httpx.get(
+        str(settings.KEYCLOAK_JWT_AUTH["SERVER_URL"]),
+        auth=HttpxServiceAccountAuth(audience=audience),
+        timeout=5,
+    ),
+}
+
+
+@swept(20)
+@given(entry=st.sampled_from(sorted(AUDIENCE_API)), audience=ids)
+def test_the_python_api_and_the_auths_with_any_audience(
+    app: Any, entry: str, audience: Any
+) -> None:
+    sweep(lambda: AUDIENCE_API[entry](audience))
+
+
 # --- the settings: any value of any type for any key ------------------------------------------
 
 
