@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import responses
 from django.conf import settings
+from django.core.cache import caches
 from django.test import override_settings
 
 from keycloak_jwt_auth import get_token_manager
@@ -257,3 +258,19 @@ def test_renewals_wait_for_a_failed_cache_while_the_token_lasts(
         # The first renews (inline, serving its valid token meanwhile); the others take the new.
         assert [str(worker.get_token().value) for worker in workers] == ["old", "new", "new"]
         assert len(token_calls(mocked)) == 2  # one renewal for the three
+
+
+@pytest.mark.parametrize("planted", ["9" * 12, "not a time", 12345, ["x"]])
+def test_a_planted_back_off_holds_no_renewal_back(
+    mocked: responses.RequestsMock, clock: list[float], planted: Any
+) -> None:
+    """A back-off value no live worker wrote (far ahead, not a time, not text) is ignored: at
+    most ``LOCK_TIMEOUT`` ahead is believed, so a poisoned cache cannot stop renewals."""
+    answers(mocked, (200, token_body("old", expires_in=300)), (200, token_body("new")))
+    [worker] = processes(1, **RENEW_INLINE)
+    assert worker.get_token().value == "old"
+    caches["default"].set(worker.store.backoff_key, planted, None)  # forever
+    clock[0] += 280  # renewal due
+    worker.get_token()  # renews inline
+    assert worker.get_token().value == "new"
+    assert len(token_calls(mocked)) == 2
